@@ -1,0 +1,176 @@
+"""Transactional outbox: the event row is written in the business transaction; a relay publishes it.
+
+The relay claims rows with ``FOR UPDATE SKIP LOCKED`` (so replicas never double-publish), publishes each
+with ``Nats-Msg-Id`` = event id (JetStream de-duplicates retries), marks the row published only after the
+PubAck, and retries forever with backoff. It exports the oldest unpublished row's age as a metric.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from typing import Any
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from nats.js import JetStreamContext
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crm_platform import observability as obs
+from crm_platform.db import transaction, utcnow
+from crm_platform.ids import new_id
+from crm_platform.repository import OutboxRepository
+from crm_platform.tables import PlatformTables
+
+log = logging.getLogger(__name__)
+
+HEADER_MSG_ID = "Nats-Msg-Id"
+HEADER_EVENT_TYPE = "Crm-Event-Type"
+HEADER_OCCURRED_AT = "Crm-Occurred-At"
+HEADER_TRACEPARENT = "traceparent"
+
+
+def build_headers(event_id: uuid.UUID, event_type: str, occurred_at: dt.datetime) -> dict[str, str]:
+    headers = {
+        HEADER_MSG_ID: str(event_id),
+        HEADER_EVENT_TYPE: event_type,
+        HEADER_OCCURRED_AT: occurred_at.isoformat(),
+    }
+    traceparent = obs.current_traceparent()
+    if traceparent:
+        headers[HEADER_TRACEPARENT] = traceparent
+    return headers
+
+
+async def add_event(
+    session: AsyncSession,
+    tables: PlatformTables,
+    subject: str,
+    message: Message,
+    *,
+    producer: str,
+    aggregate_id: str = "",
+) -> uuid.UUID:
+    """Write one event into the outbox within the caller's transaction; never publishes."""
+    event_id = new_id()
+    occurred_at = utcnow()
+    event_type = message.DESCRIPTOR.full_name
+    headers = build_headers(event_id, event_type, occurred_at)
+    if "metadata" in message.DESCRIPTOR.fields_by_name:
+        meta: Any = message.metadata  # type: ignore[attr-defined]
+        meta.event_id = str(event_id)
+        meta.event_type = event_type
+        ts = Timestamp()
+        ts.FromDatetime(occurred_at)
+        meta.occurred_at.CopyFrom(ts)
+        meta.producer = producer
+        meta.traceparent = headers.get(HEADER_TRACEPARENT, "")
+        meta.aggregate_id = aggregate_id
+    await OutboxRepository(session, tables).insert(
+        event_id=event_id,
+        subject=subject,
+        event_type=event_type,
+        payload=message.SerializeToString(),
+        headers=headers,
+        created_at=occurred_at,
+    )
+    return event_id
+
+
+class OutboxRelay:
+    """Publishes outbox rows to JetStream. Safe to run in every replica."""
+
+    def __init__(
+        self,
+        service: str,
+        sessions: async_sessionmaker[AsyncSession],
+        tables: PlatformTables,
+        js: JetStreamContext,
+        *,
+        batch_size: int = 100,
+        idle_seconds: float = 0.05,
+        max_backoff: float = 5.0,
+        publish_timeout: float = 2.0,
+    ) -> None:
+        self.service = service
+        self.sessions = sessions
+        self.tables = tables
+        self.js = js
+        self.batch_size = batch_size
+        self.idle_seconds = idle_seconds
+        self.max_backoff = max_backoff
+        self.publish_timeout = publish_timeout
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def kick(self) -> None:
+        """Wake the relay now (called after a commit that wrote events)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Publish one batch. Returns rows published; raises if a publish failed (rows stay)."""
+        published = 0
+        async with transaction(self.sessions) as session:
+            repo = OutboxRepository(session, self.tables)
+            rows = await repo.claim_unpublished(self.batch_size)
+            if not rows:
+                return 0
+            done: list[uuid.UUID] = []
+            error: BaseException | None = None
+            for row in rows:
+                try:
+                    await self.js.publish(
+                        row.subject, row.payload, timeout=self.publish_timeout, headers=dict(row.headers)
+                    )
+                except Exception as exc:  # NATS down, timeout, no stream: keep the row, retry later
+                    error = exc
+                    await repo.record_failure(row.id, f"{type(exc).__name__}: {exc}")
+                    break
+                done.append(row.id)
+            if done:
+                await repo.mark_published(done, utcnow())
+                published = len(done)
+        obs.OUTBOX_PUBLISHED.labels(self.service).inc(published)
+        if error is not None:
+            raise error
+        return published
+
+    async def refresh_age_metric(self) -> None:
+        async with self.sessions() as session:
+            age = await OutboxRepository(session, self.tables).oldest_unpublished_age()
+        obs.OUTBOX_OLDEST_AGE.labels(self.service).set(age)
+
+    async def run(self) -> None:
+        backoff = 0.1
+        last_metric = 0.0
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            try:
+                n = await self.run_once()
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox relay: publish failed, retrying in %.1fs: %s", backoff, exc)
+                n = 0
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+            now = loop.time()
+            if now - last_metric > 1.0:
+                last_metric = now
+                try:
+                    await self.refresh_age_metric()
+                except Exception as exc:  # metrics must never kill the relay
+                    log.debug("outbox age metric failed: %s", exc)
+            if n < self.batch_size and not self._stopping:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.idle_seconds)
+                except TimeoutError:
+                    pass

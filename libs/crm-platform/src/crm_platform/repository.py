@@ -1,0 +1,133 @@
+"""All SQL on the platform tables (outbox, inbox, dead letters)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_platform.ids import new_id
+from crm_platform.tables import PlatformTables
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession, tables: PlatformTables) -> None:
+        self.session = session
+        self.t = tables.outbox
+
+    async def insert(
+        self,
+        *,
+        event_id: uuid.UUID,
+        subject: str,
+        event_type: str,
+        payload: bytes,
+        headers: dict[str, str],
+        created_at: dt.datetime,
+    ) -> None:
+        await self.session.execute(
+            insert(self.t).values(
+                id=event_id,
+                subject=subject,
+                event_type=event_type,
+                payload=payload,
+                headers=headers,
+                created_at=created_at,
+            )
+        )
+
+    async def claim_unpublished(self, limit: int) -> Sequence[Row[Any]]:
+        stmt = (
+            select(self.t.c.id, self.t.c.subject, self.t.c.payload, self.t.c.headers)
+            .where(self.t.c.published_at.is_(None))
+            .order_by(self.t.c.seq)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self.session.execute(stmt)).all()
+
+    async def mark_published(self, ids: list[uuid.UUID], when: dt.datetime) -> None:
+        await self.session.execute(
+            update(self.t)
+            .where(self.t.c.id.in_(ids))
+            .values(published_at=when, attempts=self.t.c.attempts + 1)
+        )
+
+    async def record_failure(self, event_id: uuid.UUID, error: str) -> None:
+        await self.session.execute(
+            update(self.t)
+            .where(self.t.c.id == event_id)
+            .values(attempts=self.t.c.attempts + 1, last_error=error[:2000])
+        )
+
+    async def oldest_unpublished_age(self) -> float:
+        oldest = await self.session.scalar(
+            select(func.min(self.t.c.created_at)).where(self.t.c.published_at.is_(None))
+        )
+        if oldest is None:
+            return 0.0
+        return max(0.0, (dt.datetime.now(dt.UTC) - oldest).total_seconds())
+
+    async def get(self, event_id: uuid.UUID) -> Row[Any] | None:
+        return (await self.session.execute(select(self.t).where(self.t.c.id == event_id))).first()
+
+    async def list_for_subject(self, subject: str) -> Sequence[Row[Any]]:
+        stmt = select(self.t).where(self.t.c.subject == subject).order_by(self.t.c.seq)
+        return (await self.session.execute(stmt)).all()
+
+
+class InboxRepository:
+    def __init__(self, session: AsyncSession, tables: PlatformTables) -> None:
+        self.session = session
+        self.inbox = tables.inbox
+        self.dead = tables.dead_letter
+
+    async def try_record(self, consumer: str, event_id: str, subject: str) -> bool:
+        """Insert the inbox row; False when this consumer has already applied the event."""
+        stmt = (
+            pg_insert(self.inbox)
+            .values(consumer=consumer, event_id=event_id, subject=subject)
+            .on_conflict_do_nothing()
+            .returning(self.inbox.c.event_id)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def add_dead_letter(
+        self,
+        *,
+        consumer: str,
+        event_id: str | None,
+        subject: str,
+        headers: dict[str, str],
+        payload: bytes,
+        reason: str,
+        deliveries: int,
+    ) -> None:
+        await self.session.execute(
+            insert(self.dead).values(
+                id=new_id(),
+                consumer=consumer,
+                event_id=event_id,
+                subject=subject,
+                headers=headers,
+                payload=payload,
+                reason=reason[:4000],
+                deliveries=deliveries,
+            )
+        )
+
+    async def dead_letters(self, consumer: str) -> Sequence[Row[Any]]:
+        stmt = select(self.dead).where(self.dead.c.consumer == consumer).order_by(self.dead.c.created_at)
+        return (await self.session.execute(stmt)).all()
+
+    async def count_applied(self, consumer: str, event_id: str) -> int:
+        stmt = select(func.count()).where(
+            self.inbox.c.consumer == consumer, self.inbox.c.event_id == event_id
+        )
+        return int(await self.session.scalar(stmt) or 0)

@@ -1,0 +1,12 @@
+from crm_platform.settings import ServiceSettings
+from pydantic_settings import SettingsConfigDict
+
+
+class LeadsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADS_", extra="ignore")
+
+    service_name: str = "leads"
+    http_port: int = 8081
+    grpc_port: int = 50051
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/crm_leads"
+    default_phone_region: str = "IR"

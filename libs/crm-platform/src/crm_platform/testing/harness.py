@@ -130,7 +130,12 @@ class ServiceHarness:
             await nc.close()
 
     async def start(
-        self, definition: ServiceDefinition, *, celery_worker: bool = False, **overrides: Any
+        self,
+        definition: ServiceDefinition,
+        *,
+        celery_worker: bool = False,
+        wait_nats: bool = True,
+        **overrides: Any,
     ) -> RunningService:
         database_url = await self.databases.fresh(definition)
         values: dict[str, Any] = {
@@ -146,7 +151,7 @@ class ServiceHarness:
         app = build_app(definition, settings)
         runtime: Runtime = app.state.runtime
         await self.stack.enter_async_context(app.router.lifespan_context(app))
-        await self._wait_ready(runtime, ready_nats="nats_url" not in overrides)
+        await self._wait_ready(runtime, ready_nats=wait_nats)
         http = await self.stack.enter_async_context(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
         )

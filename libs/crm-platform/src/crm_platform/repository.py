@@ -42,7 +42,7 @@ class OutboxRepository:
             )
         )
 
-    async def claim_unpublished(self, limit: int) -> Sequence[Row[Any]]:
+    async def claim_unpublished(self, limit: int) -> Sequence[Row[Any, Any, Any, Any]]:
         stmt = (
             select(self.t.c.id, self.t.c.subject, self.t.c.payload, self.t.c.headers)
             .where(self.t.c.published_at.is_(None))
@@ -77,7 +77,7 @@ class OutboxRepository:
     async def get(self, event_id: uuid.UUID) -> Row[Any] | None:
         return (await self.session.execute(select(self.t).where(self.t.c.id == event_id))).first()
 
-    async def list_for_subject(self, subject: str) -> Sequence[Row[Any]]:
+    async def list_for_subject(self, subject: str) -> Sequence[Row[Any, Any, Any, Any]]:
         stmt = select(self.t).where(self.t.c.subject == subject).order_by(self.t.c.seq)
         return (await self.session.execute(stmt)).all()
 
@@ -122,7 +122,7 @@ class InboxRepository:
             )
         )
 
-    async def dead_letters(self, consumer: str) -> Sequence[Row[Any]]:
+    async def dead_letters(self, consumer: str) -> Sequence[Row[Any, Any, Any, Any]]:
         stmt = select(self.dead).where(self.dead.c.consumer == consumer).order_by(self.dead.c.created_at)
         return (await self.session.execute(stmt)).all()
 

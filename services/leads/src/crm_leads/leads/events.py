@@ -38,7 +38,10 @@ def lead_to_proto(lead: Lead) -> leads_pb2.Lead:
         title=lead.title,
         emails=list(lead.emails),
         phones=[
-            contact_point_pb2.Phone(e164=p["e164"], kind=PHONE_KINDS.get(p.get("kind", "work"), 0))
+            contact_point_pb2.Phone(
+                e164=p["e164"],
+                kind=PHONE_KINDS.get(p.get("kind", "work"), contact_point_pb2.PHONE_KIND_UNSPECIFIED),
+            )
             for p in lead.phones
         ],
         source=lead.source,

@@ -24,19 +24,26 @@ _sym_db = _symbol_database.Default()
 
 from crm.common.v1 import event_pb2 as crm_dot_common_dot_v1_dot_event__pb2
 from crm.leads.v1 import leads_pb2 as crm_dot_leads_dot_v1_dot_leads__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63rm/leads/v1/events.proto\x12\x0c\x63rm.leads.v1\x1a\x19\x63rm/common/v1/event.proto\x1a\x18\x63rm/leads/v1/leads.proto\"_\n\x0bLeadCreated\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12 \n\x04lead\x18\x02 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"\x9d\x01\n\x0cLeadAssigned\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\x10\n\x08owner_id\x18\x03 \x01(\t\x12\x19\n\x11previous_owner_id\x18\x04 \x01(\t\x12\x0f\n\x07rule_id\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"\xb0\x01\n\x11LeadStatusChanged\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12,\n\nold_status\x18\x03 \x01(\x0e\x32\x18.crm.leads.v1.LeadStatus\x12,\n\nnew_status\x18\x04 \x01(\x0e\x32\x18.crm.leads.v1.LeadStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63rm/leads/v1/events.proto\x12\x0c\x63rm.leads.v1\x1a\x19\x63rm/common/v1/event.proto\x1a\x18\x63rm/leads/v1/leads.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"_\n\x0bLeadCreated\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12 \n\x04lead\x18\x02 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"\x9d\x01\n\x0cLeadAssigned\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\x10\n\x08owner_id\x18\x03 \x01(\t\x12\x19\n\x11previous_owner_id\x18\x04 \x01(\t\x12\x0f\n\x07rule_id\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"\xb0\x01\n\x11LeadStatusChanged\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12,\n\nold_status\x18\x03 \x01(\x0e\x32\x18.crm.leads.v1.LeadStatus\x12,\n\nnew_status\x18\x04 \x01(\x0e\x32\x18.crm.leads.v1.LeadStatus\"w\n\x0bLeadUpdated\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12 \n\x04lead\x18\x02 \x01(\x0b\x32\x12.crm.leads.v1.Lead\x12\x16\n\x0e\x63hanged_fields\x18\x03 \x03(\t\"v\n\nLeadMerged\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12 \n\x04lead\x18\x02 \x01(\x0b\x32\x12.crm.leads.v1.Lead\x12\x16\n\x0emerged_lead_id\x18\x03 \x01(\t\"\xc8\x01\n\x13\x41\x63tivityReminderDue\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x13\n\x0b\x61\x63tivity_id\x18\x02 \x01(\t\x12\x0f\n\x07lead_id\x18\x03 \x01(\t\x12\x10\n\x08owner_id\x18\x04 \x01(\t\x12\x0c\n\x04kind\x18\x05 \x01(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12*\n\x06\x64ue_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.leads.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LEADCREATED']._serialized_start=96
-  _globals['_LEADCREATED']._serialized_end=191
-  _globals['_LEADASSIGNED']._serialized_start=194
-  _globals['_LEADASSIGNED']._serialized_end=351
-  _globals['_LEADSTATUSCHANGED']._serialized_start=354
-  _globals['_LEADSTATUSCHANGED']._serialized_end=530
+  _globals['_LEADCREATED']._serialized_start=129
+  _globals['_LEADCREATED']._serialized_end=224
+  _globals['_LEADASSIGNED']._serialized_start=227
+  _globals['_LEADASSIGNED']._serialized_end=384
+  _globals['_LEADSTATUSCHANGED']._serialized_start=387
+  _globals['_LEADSTATUSCHANGED']._serialized_end=563
+  _globals['_LEADUPDATED']._serialized_start=565
+  _globals['_LEADUPDATED']._serialized_end=684
+  _globals['_LEADMERGED']._serialized_start=686
+  _globals['_LEADMERGED']._serialized_end=804
+  _globals['_ACTIVITYREMINDERDUE']._serialized_start=807
+  _globals['_ACTIVITYREMINDERDUE']._serialized_end=1007
 # @@protoc_insertion_point(module_scope)

@@ -3,10 +3,13 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from crm.common.v1 import event_pb2 as _event_pb2
 from crm.leads.v1 import leads_pb2 as _leads_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -111,3 +114,103 @@ class LeadStatusChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LeadStatusChanged: _TypeAlias = LeadStatusChanged  # noqa: Y015
+
+@_typing.final
+class LeadUpdated(_message.Message):
+    """LeadUpdated is published on crm.leads.lead.updated with the lead as it is after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METADATA_FIELD_NUMBER: _builtins.int
+    LEAD_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def metadata(self) -> _event_pb2.EventMetadata: ...
+    @_builtins.property
+    def lead(self) -> _leads_pb2.Lead: ...
+    @_builtins.property
+    def changed_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        metadata: _event_pb2.EventMetadata | None = ...,
+        lead: _leads_pb2.Lead | None = ...,
+        changed_fields: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead", "metadata", b"metadata"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed_fields", b"changed_fields", "lead", b"lead", "metadata", b"metadata"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeadUpdated: _TypeAlias = LeadUpdated  # noqa: Y015
+
+@_typing.final
+class LeadMerged(_message.Message):
+    """LeadMerged is published on crm.leads.lead.merged when merged_lead_id was merged into lead."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METADATA_FIELD_NUMBER: _builtins.int
+    LEAD_FIELD_NUMBER: _builtins.int
+    MERGED_LEAD_ID_FIELD_NUMBER: _builtins.int
+    merged_lead_id: _builtins.str
+    @_builtins.property
+    def metadata(self) -> _event_pb2.EventMetadata: ...
+    @_builtins.property
+    def lead(self) -> _leads_pb2.Lead: ...
+    def __init__(
+        self,
+        *,
+        metadata: _event_pb2.EventMetadata | None = ...,
+        lead: _leads_pb2.Lead | None = ...,
+        merged_lead_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead", "metadata", b"metadata"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead", "merged_lead_id", b"merged_lead_id", "metadata", b"metadata"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeadMerged: _TypeAlias = LeadMerged  # noqa: Y015
+
+@_typing.final
+class ActivityReminderDue(_message.Message):
+    """ActivityReminderDue is published on crm.leads.activity.reminder_due when a task or event reminder falls due."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METADATA_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    activity_id: _builtins.str
+    lead_id: _builtins.str
+    owner_id: _builtins.str
+    kind: _builtins.str
+    subject: _builtins.str
+    @_builtins.property
+    def metadata(self) -> _event_pb2.EventMetadata: ...
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        metadata: _event_pb2.EventMetadata | None = ...,
+        activity_id: _builtins.str = ...,
+        lead_id: _builtins.str = ...,
+        owner_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at", "metadata", b"metadata"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "due_at", b"due_at", "kind", b"kind", "lead_id", b"lead_id", "metadata", b"metadata", "owner_id", b"owner_id", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ActivityReminderDue: _TypeAlias = ActivityReminderDue  # noqa: Y015

@@ -26,31 +26,43 @@ from crm.common.v1 import contact_point_pb2 as crm_dot_common_dot_v1_dot_contact
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63rm/leads/v1/leads.proto\x12\x0c\x63rm.leads.v1\x1a!crm/common/v1/contact_point.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x02\n\x04Lead\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nfirst_name\x18\x02 \x01(\t\x12\x11\n\tlast_name\x18\x03 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x04 \x01(\t\x12\x0e\n\x06\x65mails\x18\x05 \x03(\t\x12$\n\x06phones\x18\x06 \x03(\x0b\x32\x14.crm.common.v1.Phone\x12\x0e\n\x06source\x18\x07 \x01(\t\x12(\n\x06status\x18\x08 \x01(\x0e\x32\x18.crm.leads.v1.LeadStatus\x12\x10\n\x08owner_id\x18\t \x01(\t\x12\x0c\n\x04team\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05title\x18\x0c \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\r \x01(\t\x12\r\n\x05score\x18\x0e \x01(\x05\"\xc5\x01\n\tLeadInput\x12\x12\n\nfirst_name\x18\x01 \x01(\t\x12\x11\n\tlast_name\x18\x02 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x03 \x01(\t\x12\x0e\n\x06\x65mails\x18\x04 \x03(\t\x12$\n\x06phones\x18\x05 \x03(\x0b\x32\x14.crm.common.v1.Phone\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\r\n\x05title\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_region\x18\t \x01(\t\":\n\x11\x43reateLeadRequest\x12%\n\x04lead\x18\x01 \x01(\x0b\x32\x17.crm.leads.v1.LeadInput\"6\n\x12\x43reateLeadResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"\x1c\n\x0eGetLeadRequest\x12\n\n\x02id\x18\x01 \x01(\t\"3\n\x0fGetLeadResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"A\n\x17\x42\x61tchCreateLeadsRequest\x12&\n\x05leads\x18\x01 \x03(\x0b\x32\x17.crm.leads.v1.LeadInput\"=\n\x18\x42\x61tchCreateLeadsResponse\x12!\n\x05leads\x18\x01 \x03(\x0b\x32\x12.crm.leads.v1.Lead*\xee\x01\n\nLeadStatus\x12\x1b\n\x17LEAD_STATUS_UNSPECIFIED\x10\x00\x12\x13\n\x0fLEAD_STATUS_NEW\x10\x01\x12#\n\x1fLEAD_STATUS_WAITING_FOR_CONTACT\x10\x02\x12\x1b\n\x17LEAD_STATUS_IN_PROGRESS\x10\x03\x12 \n\x1cLEAD_STATUS_SERIOUS_PROSPECT\x10\x04\x12\x19\n\x15LEAD_STATUS_FORGOTTEN\x10\x05\x12\x14\n\x10LEAD_STATUS_JUNK\x10\x06\x12\x19\n\x15LEAD_STATUS_CONVERTED\x10\x07\x32\x8a\x02\n\x0cLeadsService\x12O\n\nCreateLead\x12\x1f.crm.leads.v1.CreateLeadRequest\x1a .crm.leads.v1.CreateLeadResponse\x12\x46\n\x07GetLead\x12\x1c.crm.leads.v1.GetLeadRequest\x1a\x1d.crm.leads.v1.GetLeadResponse\x12\x61\n\x10\x42\x61tchCreateLeads\x12%.crm.leads.v1.BatchCreateLeadsRequest\x1a&.crm.leads.v1.BatchCreateLeadsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63rm/leads/v1/leads.proto\x12\x0c\x63rm.leads.v1\x1a!crm/common/v1/contact_point.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x05\n\x04Lead\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nfirst_name\x18\x02 \x01(\t\x12\x11\n\tlast_name\x18\x03 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x04 \x01(\t\x12\x0e\n\x06\x65mails\x18\x05 \x03(\t\x12$\n\x06phones\x18\x06 \x03(\x0b\x32\x14.crm.common.v1.Phone\x12\x0e\n\x06source\x18\x07 \x01(\t\x12(\n\x06status\x18\x08 \x01(\x0e\x32\x18.crm.leads.v1.LeadStatus\x12\x10\n\x08owner_id\x18\t \x01(\t\x12\x0c\n\x04team\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05title\x18\x0c \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\r \x01(\t\x12\r\n\x05score\x18\x0e \x01(\x05\x12\x10\n\x08\x63\x61mpaign\x18\x0f \x01(\t\x12\x0f\n\x07\x63ountry\x18\x10 \x01(\t\x12\x10\n\x08industry\x18\x11 \x01(\t\x12\x0e\n\x06rating\x18\x12 \x01(\t\x12\x16\n\x0eintake_channel\x18\x13 \x01(\t\x12/\n\x0b\x61ssigned_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x66irst_touch_at\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x64o_not_email\x18\x16 \x01(\x08\x12\x13\n\x0b\x64o_not_call\x18\x17 \x01(\x08\x12\x12\n\ndo_not_fax\x18\x18 \x01(\x08\x12\x16\n\x0e\x61nnual_revenue\x18\x19 \x01(\t\x12\x16\n\x0e\x65mployee_count\x18\x1a \x01(\x05\x12\x0f\n\x07website\x18\x1b \x01(\t\x12\x13\n\x0bnational_id\x18\x1c \x01(\t\x12\x14\n\x0cmessenger_id\x18\x1d \x01(\t\x12\x1a\n\x12\x63ustom_fields_json\x18\x1e \x01(\t\x12\x16\n\x0emerged_into_id\x18\x1f \x01(\t\"\xd1\x03\n\tLeadInput\x12\x12\n\nfirst_name\x18\x01 \x01(\t\x12\x11\n\tlast_name\x18\x02 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x03 \x01(\t\x12\x0e\n\x06\x65mails\x18\x04 \x03(\t\x12$\n\x06phones\x18\x05 \x03(\x0b\x32\x14.crm.common.v1.Phone\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\r\n\x05title\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_region\x18\t \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\n \x01(\t\x12\x0f\n\x07\x63ountry\x18\x0b \x01(\t\x12\x10\n\x08industry\x18\x0c \x01(\t\x12\x0e\n\x06rating\x18\r \x01(\t\x12\x16\n\x0e\x61nnual_revenue\x18\x0e \x01(\t\x12\x16\n\x0e\x65mployee_count\x18\x0f \x01(\x05\x12\x0f\n\x07website\x18\x10 \x01(\t\x12\x13\n\x0bnational_id\x18\x11 \x01(\t\x12\x14\n\x0cmessenger_id\x18\x12 \x01(\t\x12\x1a\n\x12\x63ustom_fields_json\x18\x13 \x01(\t\x12\x14\n\x0c\x64o_not_email\x18\x14 \x01(\x08\x12\x13\n\x0b\x64o_not_call\x18\x15 \x01(\x08\x12\x12\n\ndo_not_fax\x18\x16 \x01(\x08\":\n\x11\x43reateLeadRequest\x12%\n\x04lead\x18\x01 \x01(\x0b\x32\x17.crm.leads.v1.LeadInput\"6\n\x12\x43reateLeadResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"\x1c\n\x0eGetLeadRequest\x12\n\n\x02id\x18\x01 \x01(\t\"3\n\x0fGetLeadResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"A\n\x17\x42\x61tchCreateLeadsRequest\x12&\n\x05leads\x18\x01 \x03(\x0b\x32\x17.crm.leads.v1.LeadInput\"=\n\x18\x42\x61tchCreateLeadsResponse\x12!\n\x05leads\x18\x01 \x03(\x0b\x32\x12.crm.leads.v1.Lead\"1\n\x11MergeLeadsRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08other_id\x18\x02 \x01(\t\"6\n\x12MergeLeadsResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"A\n\x11\x41ssignLeadRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"6\n\x12\x41ssignLeadResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"_\n\x17\x43hangeLeadStatusRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.crm.leads.v1.LeadStatus\x12\x0e\n\x06reason\x18\x03 \x01(\t\"<\n\x18\x43hangeLeadStatusResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead*\xda\x02\n\nLeadStatus\x12\x1b\n\x17LEAD_STATUS_UNSPECIFIED\x10\x00\x12\x13\n\x0fLEAD_STATUS_NEW\x10\x01\x12#\n\x1fLEAD_STATUS_WAITING_FOR_CONTACT\x10\x02\x12\x1b\n\x17LEAD_STATUS_IN_PROGRESS\x10\x03\x12 \n\x1cLEAD_STATUS_SERIOUS_PROSPECT\x10\x04\x12\x19\n\x15LEAD_STATUS_FORGOTTEN\x10\x05\x12\x14\n\x10LEAD_STATUS_JUNK\x10\x06\x12\x19\n\x15LEAD_STATUS_CONVERTED\x10\x07\x12!\n\x1dLEAD_STATUS_CONTACT_IN_FUTURE\x10\x08\x12\x19\n\x15LEAD_STATUS_QUALIFIED\x10\t\x12\x14\n\x10LEAD_STATUS_LOST\x10\n\x12\x16\n\x12LEAD_STATUS_MERGED\x10\x0b\x32\x8f\x04\n\x0cLeadsService\x12O\n\nCreateLead\x12\x1f.crm.leads.v1.CreateLeadRequest\x1a .crm.leads.v1.CreateLeadResponse\x12\x46\n\x07GetLead\x12\x1c.crm.leads.v1.GetLeadRequest\x1a\x1d.crm.leads.v1.GetLeadResponse\x12\x61\n\x10\x42\x61tchCreateLeads\x12%.crm.leads.v1.BatchCreateLeadsRequest\x1a&.crm.leads.v1.BatchCreateLeadsResponse\x12O\n\nMergeLeads\x12\x1f.crm.leads.v1.MergeLeadsRequest\x1a .crm.leads.v1.MergeLeadsResponse\x12O\n\nAssignLead\x12\x1f.crm.leads.v1.AssignLeadRequest\x1a .crm.leads.v1.AssignLeadResponse\x12\x61\n\x10\x43hangeLeadStatus\x12%.crm.leads.v1.ChangeLeadStatusRequest\x1a&.crm.leads.v1.ChangeLeadStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.leads.v1.leads_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LEADSTATUS']._serialized_start=960
-  _globals['_LEADSTATUS']._serialized_end=1198
+  _globals['_LEADSTATUS']._serialized_start=2034
+  _globals['_LEADSTATUS']._serialized_end=2380
   _globals['_LEAD']._serialized_start=111
-  _globals['_LEAD']._serialized_end=428
-  _globals['_LEADINPUT']._serialized_start=431
-  _globals['_LEADINPUT']._serialized_end=628
-  _globals['_CREATELEADREQUEST']._serialized_start=630
-  _globals['_CREATELEADREQUEST']._serialized_end=688
-  _globals['_CREATELEADRESPONSE']._serialized_start=690
-  _globals['_CREATELEADRESPONSE']._serialized_end=744
-  _globals['_GETLEADREQUEST']._serialized_start=746
-  _globals['_GETLEADREQUEST']._serialized_end=774
-  _globals['_GETLEADRESPONSE']._serialized_start=776
-  _globals['_GETLEADRESPONSE']._serialized_end=827
-  _globals['_BATCHCREATELEADSREQUEST']._serialized_start=829
-  _globals['_BATCHCREATELEADSREQUEST']._serialized_end=894
-  _globals['_BATCHCREATELEADSRESPONSE']._serialized_start=896
-  _globals['_BATCHCREATELEADSRESPONSE']._serialized_end=957
-  _globals['_LEADSSERVICE']._serialized_start=1201
-  _globals['_LEADSSERVICE']._serialized_end=1467
+  _globals['_LEAD']._serialized_end=845
+  _globals['_LEADINPUT']._serialized_start=848
+  _globals['_LEADINPUT']._serialized_end=1313
+  _globals['_CREATELEADREQUEST']._serialized_start=1315
+  _globals['_CREATELEADREQUEST']._serialized_end=1373
+  _globals['_CREATELEADRESPONSE']._serialized_start=1375
+  _globals['_CREATELEADRESPONSE']._serialized_end=1429
+  _globals['_GETLEADREQUEST']._serialized_start=1431
+  _globals['_GETLEADREQUEST']._serialized_end=1459
+  _globals['_GETLEADRESPONSE']._serialized_start=1461
+  _globals['_GETLEADRESPONSE']._serialized_end=1512
+  _globals['_BATCHCREATELEADSREQUEST']._serialized_start=1514
+  _globals['_BATCHCREATELEADSREQUEST']._serialized_end=1579
+  _globals['_BATCHCREATELEADSRESPONSE']._serialized_start=1581
+  _globals['_BATCHCREATELEADSRESPONSE']._serialized_end=1642
+  _globals['_MERGELEADSREQUEST']._serialized_start=1644
+  _globals['_MERGELEADSREQUEST']._serialized_end=1693
+  _globals['_MERGELEADSRESPONSE']._serialized_start=1695
+  _globals['_MERGELEADSRESPONSE']._serialized_end=1749
+  _globals['_ASSIGNLEADREQUEST']._serialized_start=1751
+  _globals['_ASSIGNLEADREQUEST']._serialized_end=1816
+  _globals['_ASSIGNLEADRESPONSE']._serialized_start=1818
+  _globals['_ASSIGNLEADRESPONSE']._serialized_end=1872
+  _globals['_CHANGELEADSTATUSREQUEST']._serialized_start=1874
+  _globals['_CHANGELEADSTATUSREQUEST']._serialized_end=1969
+  _globals['_CHANGELEADSTATUSRESPONSE']._serialized_start=1971
+  _globals['_CHANGELEADSTATUSRESPONSE']._serialized_end=2031
+  _globals['_LEADSSERVICE']._serialized_start=2383
+  _globals['_LEADSSERVICE']._serialized_end=2910
 # @@protoc_insertion_point(module_scope)

@@ -35,6 +35,10 @@ class _LeadStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LeadStatus
     LEAD_STATUS_FORGOTTEN: _LeadStatus.ValueType  # 5
     LEAD_STATUS_JUNK: _LeadStatus.ValueType  # 6
     LEAD_STATUS_CONVERTED: _LeadStatus.ValueType  # 7
+    LEAD_STATUS_CONTACT_IN_FUTURE: _LeadStatus.ValueType  # 8
+    LEAD_STATUS_QUALIFIED: _LeadStatus.ValueType  # 9
+    LEAD_STATUS_LOST: _LeadStatus.ValueType  # 10
+    LEAD_STATUS_MERGED: _LeadStatus.ValueType  # 11
 
 class LeadStatus(_LeadStatus, metaclass=_LeadStatusEnumTypeWrapper):
     """LeadStatus is where a lead stands in its work flow."""
@@ -47,6 +51,10 @@ LEAD_STATUS_SERIOUS_PROSPECT: LeadStatus.ValueType  # 4
 LEAD_STATUS_FORGOTTEN: LeadStatus.ValueType  # 5
 LEAD_STATUS_JUNK: LeadStatus.ValueType  # 6
 LEAD_STATUS_CONVERTED: LeadStatus.ValueType  # 7
+LEAD_STATUS_CONTACT_IN_FUTURE: LeadStatus.ValueType  # 8
+LEAD_STATUS_QUALIFIED: LeadStatus.ValueType  # 9
+LEAD_STATUS_LOST: LeadStatus.ValueType  # 10
+LEAD_STATUS_MERGED: LeadStatus.ValueType  # 11
 Global___LeadStatus: _TypeAlias = LeadStatus  # noqa: Y015
 
 @_typing.final
@@ -69,6 +77,23 @@ class Lead(_message.Message):
     TITLE_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     SCORE_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    INDUSTRY_FIELD_NUMBER: _builtins.int
+    RATING_FIELD_NUMBER: _builtins.int
+    INTAKE_CHANNEL_FIELD_NUMBER: _builtins.int
+    ASSIGNED_AT_FIELD_NUMBER: _builtins.int
+    FIRST_TOUCH_AT_FIELD_NUMBER: _builtins.int
+    DO_NOT_EMAIL_FIELD_NUMBER: _builtins.int
+    DO_NOT_CALL_FIELD_NUMBER: _builtins.int
+    DO_NOT_FAX_FIELD_NUMBER: _builtins.int
+    ANNUAL_REVENUE_FIELD_NUMBER: _builtins.int
+    EMPLOYEE_COUNT_FIELD_NUMBER: _builtins.int
+    WEBSITE_FIELD_NUMBER: _builtins.int
+    NATIONAL_ID_FIELD_NUMBER: _builtins.int
+    MESSENGER_ID_FIELD_NUMBER: _builtins.int
+    CUSTOM_FIELDS_JSON_FIELD_NUMBER: _builtins.int
+    MERGED_INTO_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     first_name: _builtins.str
     last_name: _builtins.str
@@ -80,12 +105,33 @@ class Lead(_message.Message):
     title: _builtins.str
     description: _builtins.str
     score: _builtins.int
+    campaign: _builtins.str
+    country: _builtins.str
+    industry: _builtins.str
+    rating: _builtins.str
+    intake_channel: _builtins.str
+    do_not_email: _builtins.bool
+    do_not_call: _builtins.bool
+    do_not_fax: _builtins.bool
+    annual_revenue: _builtins.str
+    """Decimal as text, e.g. "1250000.00"; empty when unknown."""
+    employee_count: _builtins.int
+    website: _builtins.str
+    national_id: _builtins.str
+    messenger_id: _builtins.str
+    custom_fields_json: _builtins.str
+    """Custom fields as a JSON object."""
+    merged_into_id: _builtins.str
     @_builtins.property
     def emails(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def phones(self) -> _containers.RepeatedCompositeFieldContainer[_contact_point_pb2.Phone]: ...
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def assigned_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def first_touch_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -103,10 +149,27 @@ class Lead(_message.Message):
         title: _builtins.str = ...,
         description: _builtins.str = ...,
         score: _builtins.int = ...,
+        campaign: _builtins.str = ...,
+        country: _builtins.str = ...,
+        industry: _builtins.str = ...,
+        rating: _builtins.str = ...,
+        intake_channel: _builtins.str = ...,
+        assigned_at: _timestamp_pb2.Timestamp | None = ...,
+        first_touch_at: _timestamp_pb2.Timestamp | None = ...,
+        do_not_email: _builtins.bool = ...,
+        do_not_call: _builtins.bool = ...,
+        do_not_fax: _builtins.bool = ...,
+        annual_revenue: _builtins.str = ...,
+        employee_count: _builtins.int = ...,
+        website: _builtins.str = ...,
+        national_id: _builtins.str = ...,
+        messenger_id: _builtins.str = ...,
+        custom_fields_json: _builtins.str = ...,
+        merged_into_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assigned_at", b"assigned_at", "created_at", b"created_at", "first_touch_at", b"first_touch_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["company", b"company", "created_at", b"created_at", "description", b"description", "emails", b"emails", "first_name", b"first_name", "id", b"id", "last_name", b"last_name", "owner_id", b"owner_id", "phones", b"phones", "score", b"score", "source", b"source", "status", b"status", "team", b"team", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annual_revenue", b"annual_revenue", "assigned_at", b"assigned_at", "campaign", b"campaign", "company", b"company", "country", b"country", "created_at", b"created_at", "custom_fields_json", b"custom_fields_json", "description", b"description", "do_not_call", b"do_not_call", "do_not_email", b"do_not_email", "do_not_fax", b"do_not_fax", "emails", b"emails", "employee_count", b"employee_count", "first_name", b"first_name", "first_touch_at", b"first_touch_at", "id", b"id", "industry", b"industry", "intake_channel", b"intake_channel", "last_name", b"last_name", "merged_into_id", b"merged_into_id", "messenger_id", b"messenger_id", "national_id", b"national_id", "owner_id", b"owner_id", "phones", b"phones", "rating", b"rating", "score", b"score", "source", b"source", "status", b"status", "team", b"team", "title", b"title", "website", b"website"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -127,6 +190,19 @@ class LeadInput(_message.Message):
     TITLE_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     DEFAULT_REGION_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    INDUSTRY_FIELD_NUMBER: _builtins.int
+    RATING_FIELD_NUMBER: _builtins.int
+    ANNUAL_REVENUE_FIELD_NUMBER: _builtins.int
+    EMPLOYEE_COUNT_FIELD_NUMBER: _builtins.int
+    WEBSITE_FIELD_NUMBER: _builtins.int
+    NATIONAL_ID_FIELD_NUMBER: _builtins.int
+    MESSENGER_ID_FIELD_NUMBER: _builtins.int
+    CUSTOM_FIELDS_JSON_FIELD_NUMBER: _builtins.int
+    DO_NOT_EMAIL_FIELD_NUMBER: _builtins.int
+    DO_NOT_CALL_FIELD_NUMBER: _builtins.int
+    DO_NOT_FAX_FIELD_NUMBER: _builtins.int
     first_name: _builtins.str
     last_name: _builtins.str
     company: _builtins.str
@@ -135,6 +211,21 @@ class LeadInput(_message.Message):
     description: _builtins.str
     default_region: _builtins.str
     """Default region for phones written without a country code, e.g. "IR", "IL", "HU"."""
+    campaign: _builtins.str
+    country: _builtins.str
+    industry: _builtins.str
+    rating: _builtins.str
+    annual_revenue: _builtins.str
+    """Decimal as text, e.g. "1250000.00"."""
+    employee_count: _builtins.int
+    website: _builtins.str
+    national_id: _builtins.str
+    messenger_id: _builtins.str
+    custom_fields_json: _builtins.str
+    """Custom fields as a JSON object."""
+    do_not_email: _builtins.bool
+    do_not_call: _builtins.bool
+    do_not_fax: _builtins.bool
     @_builtins.property
     def emails(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -151,10 +242,23 @@ class LeadInput(_message.Message):
         title: _builtins.str = ...,
         description: _builtins.str = ...,
         default_region: _builtins.str = ...,
+        campaign: _builtins.str = ...,
+        country: _builtins.str = ...,
+        industry: _builtins.str = ...,
+        rating: _builtins.str = ...,
+        annual_revenue: _builtins.str = ...,
+        employee_count: _builtins.int = ...,
+        website: _builtins.str = ...,
+        national_id: _builtins.str = ...,
+        messenger_id: _builtins.str = ...,
+        custom_fields_json: _builtins.str = ...,
+        do_not_email: _builtins.bool = ...,
+        do_not_call: _builtins.bool = ...,
+        do_not_fax: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["company", b"company", "default_region", b"default_region", "description", b"description", "emails", b"emails", "first_name", b"first_name", "last_name", b"last_name", "phones", b"phones", "source", b"source", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annual_revenue", b"annual_revenue", "campaign", b"campaign", "company", b"company", "country", b"country", "custom_fields_json", b"custom_fields_json", "default_region", b"default_region", "description", b"description", "do_not_call", b"do_not_call", "do_not_email", b"do_not_email", "do_not_fax", b"do_not_fax", "emails", b"emails", "employee_count", b"employee_count", "first_name", b"first_name", "industry", b"industry", "last_name", b"last_name", "messenger_id", b"messenger_id", "national_id", b"national_id", "phones", b"phones", "rating", b"rating", "source", b"source", "title", b"title", "website", b"website"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -290,3 +394,147 @@ class BatchCreateLeadsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BatchCreateLeadsResponse: _TypeAlias = BatchCreateLeadsResponse  # noqa: Y015
+
+@_typing.final
+class MergeLeadsRequest(_message.Message):
+    """MergeLeadsRequest merges other_id into id; the other lead is kept with status merged."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    OTHER_ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    other_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        other_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "other_id", b"other_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeLeadsRequest: _TypeAlias = MergeLeadsRequest  # noqa: Y015
+
+@_typing.final
+class MergeLeadsResponse(_message.Message):
+    """MergeLeadsResponse returns the surviving lead."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lead(self) -> Global___Lead: ...
+    def __init__(
+        self,
+        *,
+        lead: Global___Lead | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeLeadsResponse: _TypeAlias = MergeLeadsResponse  # noqa: Y015
+
+@_typing.final
+class AssignLeadRequest(_message.Message):
+    """AssignLeadRequest assigns a lead by hand (owner_id set) or through the rules (owner_id empty)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    owner_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        owner_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "owner_id", b"owner_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AssignLeadRequest: _TypeAlias = AssignLeadRequest  # noqa: Y015
+
+@_typing.final
+class AssignLeadResponse(_message.Message):
+    """AssignLeadResponse returns the lead with its new owner."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lead(self) -> Global___Lead: ...
+    def __init__(
+        self,
+        *,
+        lead: Global___Lead | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AssignLeadResponse: _TypeAlias = AssignLeadResponse  # noqa: Y015
+
+@_typing.final
+class ChangeLeadStatusRequest(_message.Message):
+    """ChangeLeadStatusRequest sets a status by hand (automatic statuses are refused)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    status: Global___LeadStatus.ValueType
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        status: Global___LeadStatus.ValueType = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "reason", b"reason", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangeLeadStatusRequest: _TypeAlias = ChangeLeadStatusRequest  # noqa: Y015
+
+@_typing.final
+class ChangeLeadStatusResponse(_message.Message):
+    """ChangeLeadStatusResponse returns the lead."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lead(self) -> Global___Lead: ...
+    def __init__(
+        self,
+        *,
+        lead: Global___Lead | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangeLeadStatusResponse: _TypeAlias = ChangeLeadStatusResponse  # noqa: Y015

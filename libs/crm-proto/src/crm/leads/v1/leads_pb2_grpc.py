@@ -50,6 +50,21 @@ class LeadsServiceStub:
                 request_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.BatchCreateLeadsRequest.SerializeToString,
                 response_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.BatchCreateLeadsResponse.FromString,
                 _registered_method=True)
+        self.MergeLeads = channel.unary_unary(
+                '/crm.leads.v1.LeadsService/MergeLeads',
+                request_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.MergeLeadsRequest.SerializeToString,
+                response_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.MergeLeadsResponse.FromString,
+                _registered_method=True)
+        self.AssignLead = channel.unary_unary(
+                '/crm.leads.v1.LeadsService/AssignLead',
+                request_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.AssignLeadRequest.SerializeToString,
+                response_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.AssignLeadResponse.FromString,
+                _registered_method=True)
+        self.ChangeLeadStatus = channel.unary_unary(
+                '/crm.leads.v1.LeadsService/ChangeLeadStatus',
+                request_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.ChangeLeadStatusRequest.SerializeToString,
+                response_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.ChangeLeadStatusResponse.FromString,
+                _registered_method=True)
 
 
 class LeadsServiceServicer:
@@ -77,6 +92,27 @@ class LeadsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MergeLeads(self, request, context):
+        """MergeLeads combines two leads, keeping non-empty fields, activities and history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AssignLead(self, request, context):
+        """AssignLead reassigns a lead by hand or re-runs the assignment rules.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeLeadStatus(self, request, context):
+        """ChangeLeadStatus sets a manual status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LeadsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +130,21 @@ def add_LeadsServiceServicer_to_server(servicer, server):
                     servicer.BatchCreateLeads,
                     request_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.BatchCreateLeadsRequest.FromString,
                     response_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.BatchCreateLeadsResponse.SerializeToString,
+            ),
+            'MergeLeads': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeLeads,
+                    request_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.MergeLeadsRequest.FromString,
+                    response_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.MergeLeadsResponse.SerializeToString,
+            ),
+            'AssignLead': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssignLead,
+                    request_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.AssignLeadRequest.FromString,
+                    response_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.AssignLeadResponse.SerializeToString,
+            ),
+            'ChangeLeadStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeLeadStatus,
+                    request_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.ChangeLeadStatusRequest.FromString,
+                    response_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.ChangeLeadStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +229,87 @@ class LeadsService:
             '/crm.leads.v1.LeadsService/BatchCreateLeads',
             crm_dot_leads_dot_v1_dot_leads__pb2.BatchCreateLeadsRequest.SerializeToString,
             crm_dot_leads_dot_v1_dot_leads__pb2.BatchCreateLeadsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeLeads(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.leads.v1.LeadsService/MergeLeads',
+            crm_dot_leads_dot_v1_dot_leads__pb2.MergeLeadsRequest.SerializeToString,
+            crm_dot_leads_dot_v1_dot_leads__pb2.MergeLeadsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssignLead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.leads.v1.LeadsService/AssignLead',
+            crm_dot_leads_dot_v1_dot_leads__pb2.AssignLeadRequest.SerializeToString,
+            crm_dot_leads_dot_v1_dot_leads__pb2.AssignLeadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeLeadStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.leads.v1.LeadsService/ChangeLeadStatus',
+            crm_dot_leads_dot_v1_dot_leads__pb2.ChangeLeadStatusRequest.SerializeToString,
+            crm_dot_leads_dot_v1_dot_leads__pb2.ChangeLeadStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,12 @@ class LeadsServiceStub:
     """GetLead reads one lead."""
     BatchCreateLeads: _grpc.UnaryUnaryMultiCallable[_leads_pb2.BatchCreateLeadsRequest, _leads_pb2.BatchCreateLeadsResponse]
     """BatchCreateLeads stores several leads at once."""
+    MergeLeads: _grpc.UnaryUnaryMultiCallable[_leads_pb2.MergeLeadsRequest, _leads_pb2.MergeLeadsResponse]
+    """MergeLeads combines two leads, keeping non-empty fields, activities and history."""
+    AssignLead: _grpc.UnaryUnaryMultiCallable[_leads_pb2.AssignLeadRequest, _leads_pb2.AssignLeadResponse]
+    """AssignLead reassigns a lead by hand or re-runs the assignment rules."""
+    ChangeLeadStatus: _grpc.UnaryUnaryMultiCallable[_leads_pb2.ChangeLeadStatusRequest, _leads_pb2.ChangeLeadStatusResponse]
+    """ChangeLeadStatus sets a manual status."""
 
 @_typing.type_check_only
 class LeadsServiceAsyncStub(LeadsServiceStub):
@@ -51,6 +57,12 @@ class LeadsServiceAsyncStub(LeadsServiceStub):
     """GetLead reads one lead."""
     BatchCreateLeads: _aio.UnaryUnaryMultiCallable[_leads_pb2.BatchCreateLeadsRequest, _leads_pb2.BatchCreateLeadsResponse]  # type: ignore[assignment]
     """BatchCreateLeads stores several leads at once."""
+    MergeLeads: _aio.UnaryUnaryMultiCallable[_leads_pb2.MergeLeadsRequest, _leads_pb2.MergeLeadsResponse]  # type: ignore[assignment]
+    """MergeLeads combines two leads, keeping non-empty fields, activities and history."""
+    AssignLead: _aio.UnaryUnaryMultiCallable[_leads_pb2.AssignLeadRequest, _leads_pb2.AssignLeadResponse]  # type: ignore[assignment]
+    """AssignLead reassigns a lead by hand or re-runs the assignment rules."""
+    ChangeLeadStatus: _aio.UnaryUnaryMultiCallable[_leads_pb2.ChangeLeadStatusRequest, _leads_pb2.ChangeLeadStatusResponse]  # type: ignore[assignment]
+    """ChangeLeadStatus sets a manual status."""
 
 class LeadsServiceServicer(metaclass=_abc_1.ABCMeta):
     """LeadsService owns leads: intake, assignment, follow-ups and statuses."""
@@ -78,5 +90,29 @@ class LeadsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_leads_pb2.BatchCreateLeadsResponse, _abc.Awaitable[_leads_pb2.BatchCreateLeadsResponse]]:
         """BatchCreateLeads stores several leads at once."""
+
+    @_abc_1.abstractmethod
+    def MergeLeads(
+        self,
+        request: _leads_pb2.MergeLeadsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_leads_pb2.MergeLeadsResponse, _abc.Awaitable[_leads_pb2.MergeLeadsResponse]]:
+        """MergeLeads combines two leads, keeping non-empty fields, activities and history."""
+
+    @_abc_1.abstractmethod
+    def AssignLead(
+        self,
+        request: _leads_pb2.AssignLeadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_leads_pb2.AssignLeadResponse, _abc.Awaitable[_leads_pb2.AssignLeadResponse]]:
+        """AssignLead reassigns a lead by hand or re-runs the assignment rules."""
+
+    @_abc_1.abstractmethod
+    def ChangeLeadStatus(
+        self,
+        request: _leads_pb2.ChangeLeadStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_leads_pb2.ChangeLeadStatusResponse, _abc.Awaitable[_leads_pb2.ChangeLeadStatusResponse]]:
+        """ChangeLeadStatus sets a manual status."""
 
 def add_LeadsServiceServicer_to_server(servicer: LeadsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -46,7 +46,8 @@ LOG_DIR = RUN_DIR / "logs"
 HOST = "127.0.0.1"
 
 # service, HTTP port, gRPC port; the redis db index is the position + 1 (db 0 stays free)
-SERVICES: tuple[tuple[str, int, int], ...] = (
+Services = tuple[tuple[str, int, int], ...]
+SERVICES: Services = (
     ("leads", 8081, 50051),
     ("deals", 8082, 50052),
     ("billing", 8083, 50053),
@@ -368,8 +369,8 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
-def wait_for_readyz(children: list[Child]) -> None:
-    pending = {service: http for service, http, _ in SERVICES}
+def wait_for_readyz(children: list[Child], services: Services) -> None:
+    pending = {service: http for service, http, _ in services}
     deadline = time.monotonic() + READY_TIMEOUT
     say(f"waiting for /readyz of {len(pending)} services (up to {READY_TIMEOUT:.0f}s)")
     while pending:
@@ -394,9 +395,9 @@ def dev_token() -> str:
     return issue_dev_token()
 
 
-def print_summary(servers: Servers, started: float) -> None:
+def print_summary(servers: Servers, services: Services, started: float) -> None:
     rows = [("service", "REST", "gRPC", "metrics", "docs")]
-    for service, http, grpc in SERVICES:
+    for service, http, grpc in services:
         base = f"http://{HOST}:{http}"
         rows.append((service, base, f"{HOST}:{grpc}", f"{base}/metrics", f"{base}/docs"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -415,7 +416,7 @@ def print_summary(servers: Servers, started: float) -> None:
     token = dev_token()
     say("dev JWT (role admin, team dev; HS256 with the dev secret):")
     say(f"  {token}")
-    say(f'  curl -H "Authorization: Bearer $TOKEN" http://{HOST}:{SERVICES[0][1]}/readyz')
+    say(f'  curl -H "Authorization: Bearer $TOKEN" http://{HOST}:{services[0][1]}/readyz')
     say()
     say("Ctrl-C stops everything.")
 
@@ -451,7 +452,17 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("command", nargs="?", default="run", choices=["run", "migrate"])
+    parser.add_argument(
+        "--services",
+        default=os.environ.get("CRM_DEV_SERVICES", ""),
+        help="comma-separated subset, e.g. leads,deals (default: all; env CRM_DEV_SERVICES)",
+    )
     args = parser.parse_args(argv)
+    wanted = [name.strip() for name in args.services.split(",") if name.strip()]
+    unknown = sorted(set(wanted) - {name for name, _, _ in SERVICES})
+    if unknown:
+        parser.error(f"unknown services {unknown}; known: {[name for name, _, _ in SERVICES]}")
+    services: Services = tuple(row for row in SERVICES if not wanted or row[0] in wanted)
     os.chdir(ROOT)
 
     started = time.monotonic()
@@ -463,12 +474,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         reap_leftovers()
         if args.command == "run":
-            busy = [p for _, http, grpc in SERVICES for p in (http, grpc) if port_in_use(p)]
+            busy = [p for _, http, grpc in services for p in (http, grpc) if port_in_use(p)]
             if busy:
                 raise Failed(f"ports already in use: {busy} (is another `make run` still running?)")
         start_servers(servers)
         ensure_databases(servers.postgres_url, [f"crm_{s}" for s, _, _ in SERVICES])
-        envs = {s: service_env(s, i, http, grpc, servers) for i, (s, http, grpc) in enumerate(SERVICES)}
+        envs = {
+            s: service_env(s, i, http, grpc, servers)
+            for i, (s, http, grpc) in enumerate(SERVICES)
+            if (s, http, grpc) in services
+        }
         if args.command == "migrate":
             # "against the current environment": an explicit <SVC>_DATABASE_URL wins
             for service, env in envs.items():
@@ -483,8 +498,8 @@ def main(argv: list[str] | None = None) -> int:
                 for role in LONG_RUNNING:
                     children.append(spawn(service, role, full))
             say(f"  {len(children)} processes; logs in {rel(LOG_DIR)}/")
-            wait_for_readyz(children)
-            print_summary(servers, started)
+            wait_for_readyz(children, services)
+            print_summary(servers, services, started)
             while True:
                 check_children(children)
                 time.sleep(0.5)

@@ -1,0 +1,3 @@
+from crm_platform.cli import main
+
+main("crm_billing")

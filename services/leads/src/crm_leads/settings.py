@@ -10,3 +10,6 @@ class LeadsSettings(ServiceSettings):
     grpc_port: int = 50051
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/crm_leads"
     default_phone_region: str = "IR"
+    serious_prospect_closed_tasks: int = 2
+    forgotten_after_days: int = 30
+    first_followup_minutes: int = 60

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from crm.common.v1 import contact_point_pb2
 from crm.leads.v1 import events_pb2, leads_pb2
 
@@ -10,6 +12,9 @@ from crm_leads.leads.models import Lead
 LEAD_CREATED = "crm.leads.lead.created"
 LEAD_ASSIGNED = "crm.leads.lead.assigned"
 LEAD_STATUS_CHANGED = "crm.leads.lead.status_changed"
+LEAD_UPDATED = "crm.leads.lead.updated"
+LEAD_MERGED = "crm.leads.lead.merged"
+ACTIVITY_REMINDER_DUE = "crm.leads.activity.reminder_due"
 
 PHONE_KINDS = {
     "work": contact_point_pb2.PHONE_KIND_WORK,
@@ -26,7 +31,12 @@ STATUSES = {
     "forgotten": leads_pb2.LEAD_STATUS_FORGOTTEN,
     "junk": leads_pb2.LEAD_STATUS_JUNK,
     "converted": leads_pb2.LEAD_STATUS_CONVERTED,
+    "contact_in_future": leads_pb2.LEAD_STATUS_CONTACT_IN_FUTURE,
+    "qualified": leads_pb2.LEAD_STATUS_QUALIFIED,
+    "lost": leads_pb2.LEAD_STATUS_LOST,
+    "merged": leads_pb2.LEAD_STATUS_MERGED,
 }
+STATUS_NAMES = {v: k for k, v in STATUSES.items()}
 
 
 def lead_to_proto(lead: Lead) -> leads_pb2.Lead:
@@ -50,7 +60,26 @@ def lead_to_proto(lead: Lead) -> leads_pb2.Lead:
         team=lead.team,
         description=lead.description,
         score=lead.score or 0,
+        campaign=lead.campaign,
+        country=lead.country,
+        industry=lead.industry,
+        rating=lead.rating,
+        intake_channel=lead.intake_channel,
+        do_not_email=lead.do_not_email,
+        do_not_call=lead.do_not_call,
+        do_not_fax=lead.do_not_fax,
+        annual_revenue="" if lead.annual_revenue is None else str(lead.annual_revenue),
+        employee_count=lead.employee_count or 0,
+        website=lead.website,
+        national_id=lead.national_id,
+        messenger_id=lead.messenger_id,
+        custom_fields_json=json.dumps(lead.custom_fields or {}, ensure_ascii=False),
+        merged_into_id=str(lead.merged_into_id or ""),
     )
+    if lead.assigned_at is not None:
+        msg.assigned_at.FromDatetime(lead.assigned_at)
+    if lead.first_touch_at is not None:
+        msg.first_touch_at.FromDatetime(lead.first_touch_at)
     if lead.created_at is not None:
         msg.created_at.FromDatetime(lead.created_at)
     return msg

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from crm.leads.v1 import leads_pb2, leads_pb2_grpc
@@ -11,7 +12,7 @@ from crm_platform.grpc import Registration, principal
 from crm_platform.ids import parse_id
 from pydantic import ValidationError
 
-from crm_leads.leads.events import PHONE_KIND_NAMES, lead_to_proto
+from crm_leads.leads.events import PHONE_KIND_NAMES, STATUS_NAMES, lead_to_proto
 from crm_leads.leads.schemas import LeadCreate, PhoneIn
 from crm_leads.leads.service import LeadService
 
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
 
 def lead_input(msg: leads_pb2.LeadInput, prefix: str = "") -> LeadCreate:
     try:
+        custom: Any = json.loads(msg.custom_fields_json) if msg.custom_fields_json else {}
+    except json.JSONDecodeError:
+        raise ValidationFailed({f"{prefix}custom_fields_json": "must be a JSON object"}) from None
+    try:
         return LeadCreate(
             first_name=msg.first_name,
             last_name=msg.last_name,
@@ -29,6 +34,19 @@ def lead_input(msg: leads_pb2.LeadInput, prefix: str = "") -> LeadCreate:
             emails=list(msg.emails),
             phones=[PhoneIn(number=p.e164, kind=PHONE_KIND_NAMES.get(p.kind, "work")) for p in msg.phones],
             source=msg.source,
+            campaign=msg.campaign,
+            country=msg.country,
+            industry=msg.industry,
+            rating=msg.rating,  # type: ignore[arg-type]
+            annual_revenue=msg.annual_revenue or None,  # type: ignore[arg-type]
+            employee_count=msg.employee_count or None,
+            website=msg.website,
+            national_id=msg.national_id,
+            messenger_id=msg.messenger_id,
+            custom_fields=custom,
+            do_not_email=msg.do_not_email,
+            do_not_call=msg.do_not_call,
+            do_not_fax=msg.do_not_fax,
             description=msg.description,
             default_region=msg.default_region or None,
         )
@@ -41,14 +59,22 @@ def lead_input(msg: leads_pb2.LeadInput, prefix: str = "") -> LeadCreate:
 class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.region: str = getattr(runtime.settings, "default_phone_region", "IR")
+
+    def _service(self, session: Any) -> LeadService:
+        s: Any = self.runtime.settings
+        return LeadService(
+            session,
+            s.default_phone_region,
+            followup_minutes=s.first_followup_minutes,
+            serious_prospect_closed_tasks=s.serious_prospect_closed_tasks,
+        )
 
     async def CreateLead(
         self, request: leads_pb2.CreateLeadRequest, context: grpc.aio.ServicerContext
     ) -> leads_pb2.CreateLeadResponse:
         data = lead_input(request.lead)
         async with self.runtime.unit_of_work() as session:
-            lead = await LeadService(session, self.region).create(data, principal())
+            lead = await self._service(session).create(data, principal())
         return leads_pb2.CreateLeadResponse(lead=lead_to_proto(lead))
 
     async def BatchCreateLeads(
@@ -56,9 +82,11 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
     ) -> leads_pb2.BatchCreateLeadsResponse:
         if not request.leads:
             raise ValidationFailed({"leads": "at least one lead is required"})
+        if len(request.leads) > 1000:
+            raise ValidationFailed({"leads": "at most 1000 leads per batch"})
         items = [lead_input(m, f"leads.{i}.") for i, m in enumerate(request.leads)]
         async with self.runtime.unit_of_work() as session:
-            leads = await LeadService(session, self.region).create_many(items, principal())
+            leads = await self._service(session).create_many(items, principal())
         return leads_pb2.BatchCreateLeadsResponse(leads=[lead_to_proto(x) for x in leads])
 
     async def GetLead(
@@ -66,8 +94,37 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
     ) -> leads_pb2.GetLeadResponse:
         lead_id = parse_id(request.id)
         async with self.runtime.unit_of_work() as session:
-            lead = await LeadService(session, self.region).get(lead_id, principal())
+            lead = await self._service(session).get(lead_id, principal())
         return leads_pb2.GetLeadResponse(lead=lead_to_proto(lead))
+
+    async def MergeLeads(
+        self, request: leads_pb2.MergeLeadsRequest, context: grpc.aio.ServicerContext
+    ) -> leads_pb2.MergeLeadsResponse:
+        lead_id, other_id = parse_id(request.id), parse_id(request.other_id, "other_id")
+        async with self.runtime.unit_of_work() as session:
+            lead = await self._service(session).merge(lead_id, other_id, principal())
+        return leads_pb2.MergeLeadsResponse(lead=lead_to_proto(lead))
+
+    async def AssignLead(
+        self, request: leads_pb2.AssignLeadRequest, context: grpc.aio.ServicerContext
+    ) -> leads_pb2.AssignLeadResponse:
+        lead_id = parse_id(request.id)
+        async with self.runtime.unit_of_work() as session:
+            lead = await self._service(session).assign(
+                lead_id, request.owner_id or None, principal(), request.reason
+            )
+        return leads_pb2.AssignLeadResponse(lead=lead_to_proto(lead))
+
+    async def ChangeLeadStatus(
+        self, request: leads_pb2.ChangeLeadStatusRequest, context: grpc.aio.ServicerContext
+    ) -> leads_pb2.ChangeLeadStatusResponse:
+        lead_id = parse_id(request.id)
+        status = STATUS_NAMES.get(request.status)
+        if status is None:
+            raise ValidationFailed({"status": "a status is required"})
+        async with self.runtime.unit_of_work() as session:
+            lead = await self._service(session).change_status(lead_id, status, principal(), request.reason)
+        return leads_pb2.ChangeLeadStatusResponse(lead=lead_to_proto(lead))
 
 
 def registration(runtime: Runtime) -> Registration:

@@ -32,3 +32,39 @@ def normalise_email(raw: str) -> str:
     if len(text) > 320 or not _EMAIL.match(text):
         raise ValueError("not a valid e-mail address")
     return text
+
+
+_LEGAL_SUFFIXES = {
+    "ltd",
+    "limited",
+    "inc",
+    "llc",
+    "gmbh",
+    "kft",
+    "bt",
+    "zrt",
+    "nyrt",
+    "co",
+    "corp",
+    "company",
+    "sa",
+    "ag",
+    "plc",
+    "bv",
+    "srl",
+    "spa",
+    "sro",
+    "oy",
+    "ab",
+    "pjs",
+    "pjsc",
+}
+_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+
+
+def company_key(name: str) -> str:
+    """Matching key for a company name: case-folded, punctuation and legal suffixes removed."""
+    words = _PUNCT.sub(" ", name.translate(_DIGITS).casefold()).split()
+    while len(words) > 1 and words[-1] in _LEGAL_SUFFIXES:
+        words.pop()
+    return " ".join(words)

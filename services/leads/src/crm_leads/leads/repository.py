@@ -1,29 +1,181 @@
+"""All SQL on leads, their audit trail, duplicate links and custom field definitions."""
+
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select, update
+from crm_platform.auth import Principal
+from crm_platform.db import utcnow
+from crm_platform.ids import new_id
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_leads.leads.models import Lead
+from crm_leads.leads.models import OPEN_STATUSES, CustomFieldDef, Lead, LeadAudit, LeadDuplicate
+
+# A criterion that matches more leads than this is not discriminating (Odoo uses 20 the same way).
+MAX_MATCHES_PER_CRITERION = 20
+
+
+def visible_to(who: Principal) -> ColumnElement[bool]:
+    """SQL form of Principal.can_see: admins all, managers their team's, reps their own."""
+    if who.is_admin:
+        return Lead.id.is_not(None)
+    if who.is_manager and who.team:
+        return or_(Lead.team == who.team, Lead.owner_id == who.subject)
+    return Lead.owner_id == who.subject
 
 
 class LeadRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, lead: Lead) -> Lead:
-        self.session.add(lead)
-        await self.session.flush()
-        return lead
-
     async def add_all(self, leads: list[Lead]) -> list[Lead]:
         self.session.add_all(leads)
         await self.session.flush()
         return leads
 
-    async def get(self, lead_id: uuid.UUID) -> Lead | None:
+    async def get(self, lead_id: uuid.UUID, *, for_update: bool = False) -> Lead | None:
+        if for_update:
+            stmt = select(Lead).where(Lead.id == lead_id).with_for_update()
+            return (await self.session.scalars(stmt)).first()
         return await self.session.get(Lead, lead_id)
+
+    async def get_many_for_update(self, ids: Sequence[uuid.UUID]) -> list[Lead]:
+        stmt = select(Lead).where(Lead.id.in_(ids)).order_by(Lead.id).with_for_update()
+        return list((await self.session.scalars(stmt)).all())
+
+    async def list(
+        self,
+        who: Principal,
+        *,
+        status: str | None = None,
+        owner_id: str | None = None,
+        q: str | None = None,
+        include_closed: bool = False,
+        after: tuple[dt.datetime, uuid.UUID] | None = None,
+        limit: int = 50,
+    ) -> list[Lead]:
+        stmt = select(Lead).where(visible_to(who))
+        if status:
+            stmt = stmt.where(Lead.status == status)
+        elif not include_closed:
+            stmt = stmt.where(Lead.status.in_(OPEN_STATUSES))
+        if owner_id:
+            stmt = stmt.where(Lead.owner_id == owner_id)
+        if q:
+            like = f"%{q.lower()}%"
+            stmt = stmt.where(
+                or_(
+                    func.lower(Lead.first_name + " " + Lead.last_name).like(like),
+                    Lead.company_key.like(like),
+                    Lead.emails.any(q.lower()),
+                )
+            )
+        if after is not None:
+            stmt = stmt.where(
+                or_(Lead.created_at < after[0], and_(Lead.created_at == after[0], Lead.id < after[1]))
+            )
+        stmt = stmt.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(limit)
+        return list((await self.session.scalars(stmt)).all())
+
+    async def find_matches(
+        self, emails: list[str], phones: list[str], company_key: str, exclude: Sequence[uuid.UUID] = ()
+    ) -> dict[uuid.UUID, set[str]]:
+        """Existing (not merged) leads matching by e-mail, phone or company, with what matched."""
+        found: dict[uuid.UUID, set[str]] = {}
+        criteria: list[tuple[str, ColumnElement[bool]]] = []
+        if emails:
+            criteria.append(("email", Lead.emails.overlap(emails)))
+        if phones:
+            criteria.append(("phone", Lead.phone_numbers.overlap(phones)))
+        if company_key:
+            criteria.append(("company", Lead.company_key == company_key))
+        for name, condition in criteria:
+            stmt = (
+                select(Lead.id)
+                .where(condition, Lead.status != "merged")
+                .order_by(Lead.created_at)
+                .limit(MAX_MATCHES_PER_CRITERION + 1)
+            )
+            if exclude:
+                stmt = stmt.where(Lead.id.not_in(exclude))
+            ids = list((await self.session.scalars(stmt)).all())
+            if len(ids) > MAX_MATCHES_PER_CRITERION:
+                continue
+            for lead_id in ids:
+                found.setdefault(lead_id, set()).add(name)
+        return found
+
+    async def link_duplicates(self, lead_id: uuid.UUID, matches: dict[uuid.UUID, set[str]]) -> None:
+        if not matches:
+            return
+        rows = [
+            {"lead_id": lead_id, "duplicate_of_id": other, "matched_on": sorted(on), "created_at": utcnow()}
+            for other, on in matches.items()
+            if other != lead_id
+        ]
+        if rows:
+            await self.session.execute(pg_insert(LeadDuplicate).values(rows).on_conflict_do_nothing())
+
+    async def duplicates_of(self, lead_id: uuid.UUID) -> list[LeadDuplicate]:
+        stmt = (
+            select(LeadDuplicate)
+            .where(or_(LeadDuplicate.lead_id == lead_id, LeadDuplicate.duplicate_of_id == lead_id))
+            .order_by(LeadDuplicate.created_at)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def move_duplicate_links(self, from_id: uuid.UUID, to_id: uuid.UUID) -> None:
+        """Re-point the merged lead's links at the survivor; drop links between the two."""
+        links = await self.duplicates_of(from_id)
+        await self.session.execute(
+            delete(LeadDuplicate).where(
+                or_(LeadDuplicate.lead_id == from_id, LeadDuplicate.duplicate_of_id == from_id)
+            )
+        )
+        moved: dict[uuid.UUID, set[str]] = {}
+        for link in links:
+            other = link.duplicate_of_id if link.lead_id == from_id else link.lead_id
+            if other != to_id:
+                moved.setdefault(other, set()).update(link.matched_on)
+        await self.link_duplicates(to_id, moved)
+        await self.session.execute(
+            delete(LeadDuplicate).where(
+                LeadDuplicate.lead_id == to_id, LeadDuplicate.duplicate_of_id == to_id
+            )
+        )
+
+    async def add_audit(self, lead_id: uuid.UUID, actor: str, action: str, changes: dict[str, Any]) -> None:
+        self.session.add(
+            LeadAudit(id=new_id(), lead_id=lead_id, actor=actor, action=action, changes=changes, at=utcnow())
+        )
+
+    async def add_audits(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(
+                pg_insert(LeadAudit).values([{"id": new_id(), "at": utcnow(), **r} for r in rows])
+            )
+
+    async def audit_trail(self, lead_id: uuid.UUID) -> list[LeadAudit]:
+        stmt = select(LeadAudit).where(LeadAudit.lead_id == lead_id).order_by(LeadAudit.at, LeadAudit.id)
+        return list((await self.session.scalars(stmt)).all())
+
+    async def move_audit(self, from_id: uuid.UUID, to_id: uuid.UUID) -> None:
+        await self.session.execute(
+            update(LeadAudit).where(LeadAudit.lead_id == from_id).values(lead_id=to_id)
+        )
+
+    async def move_activities(self, from_id: uuid.UUID, to_id: uuid.UUID) -> int:
+        from crm_leads.activities.models import Activity
+
+        result = await self.session.execute(
+            update(Activity).where(Activity.lead_id == from_id).values(lead_id=to_id)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def set_score(self, lead_id: uuid.UUID, score: int) -> None:
         await self.session.execute(update(Lead).where(Lead.id == lead_id).values(score=score))
@@ -31,3 +183,26 @@ class LeadRepository:
     async def unscored_ids(self, limit: int) -> list[uuid.UUID]:
         stmt = select(Lead.id).where(Lead.score.is_(None)).order_by(Lead.created_at).limit(limit)
         return list((await self.session.scalars(stmt)).all())
+
+    async def stale_open_leads(self, cutoff: dt.datetime, limit: int) -> list[Lead]:
+        stmt = (
+            select(Lead)
+            .where(
+                Lead.status.in_(OPEN_STATUSES),
+                func.coalesce(Lead.last_contact_at, Lead.created_at) < cutoff,
+            )
+            .order_by(Lead.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def custom_field_defs(self) -> list[CustomFieldDef]:
+        return list((await self.session.scalars(select(CustomFieldDef).order_by(CustomFieldDef.key))).all())
+
+    async def upsert_custom_field_def(self, values: dict[str, Any]) -> None:
+        stmt = pg_insert(CustomFieldDef).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[CustomFieldDef.key], set_={k: stmt.excluded[k] for k in values if k != "key"}
+        )
+        await self.session.execute(stmt)

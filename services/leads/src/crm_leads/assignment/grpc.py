@@ -1,0 +1,1 @@
+"""The assignment domain's gRPC surface is LeadsService.AssignLead, served by crm_leads.leads.grpc."""

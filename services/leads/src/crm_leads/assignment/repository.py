@@ -1,0 +1,89 @@
+"""All SQL of the assignment engine: reps, rules, pool state (row-locked), decisions, loads."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_leads.assignment.models import AssignmentDecision, AssignmentRule, PoolState, Rep
+from crm_leads.leads.models import OPEN_STATUSES, Lead
+
+
+class AssignmentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def active_rules(self) -> list[AssignmentRule]:
+        stmt = (
+            select(AssignmentRule)
+            .where(AssignmentRule.active.is_(True))
+            .order_by(AssignmentRule.position, AssignmentRule.created_at)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def rules(self) -> list[AssignmentRule]:
+        stmt = select(AssignmentRule).order_by(AssignmentRule.position, AssignmentRule.created_at)
+        return list((await self.session.scalars(stmt)).all())
+
+    async def rule(self, rule_id: uuid.UUID) -> AssignmentRule | None:
+        return await self.session.get(AssignmentRule, rule_id)
+
+    async def add(self, obj: Any) -> None:
+        self.session.add(obj)
+        await self.session.flush()
+
+    async def delete(self, obj: Any) -> None:
+        await self.session.delete(obj)
+        await self.session.flush()
+
+    async def rep(self, rep_id: str) -> Rep | None:
+        return await self.session.get(Rep, rep_id)
+
+    async def reps(self, ids: Sequence[str] | None = None, team: str | None = None) -> list[Rep]:
+        stmt = select(Rep).order_by(Rep.id)
+        if ids is not None:
+            stmt = stmt.where(Rep.id.in_(ids))
+        if team:
+            stmt = stmt.where(Rep.team == team)
+        return list((await self.session.scalars(stmt)).all())
+
+    async def lock_pool(self, rule_id: uuid.UUID) -> PoolState:
+        """Create the state row if missing, then lock it until the transaction ends."""
+        await self.session.execute(
+            pg_insert(PoolState).values(rule_id=rule_id, counter=0, weights={}).on_conflict_do_nothing()
+        )
+        stmt = select(PoolState).where(PoolState.rule_id == rule_id).with_for_update()
+        state = (await self.session.scalars(stmt)).one()
+        await self.session.refresh(state)
+        return state
+
+    async def open_loads(self, rep_ids: Sequence[str]) -> dict[str, int]:
+        stmt = (
+            select(Lead.owner_id, func.count())
+            .where(Lead.owner_id.in_(rep_ids), Lead.status.in_(OPEN_STATUSES))
+            .group_by(Lead.owner_id)
+        )
+        return {str(owner): int(n) for owner, n in (await self.session.execute(stmt)).all()}
+
+    async def decisions(self, lead_id: uuid.UUID) -> list[AssignmentDecision]:
+        stmt = (
+            select(AssignmentDecision)
+            .where(AssignmentDecision.lead_id == lead_id)
+            .order_by(AssignmentDecision.created_at)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def unassigned_lead_ids(self, limit: int) -> list[uuid.UUID]:
+        stmt = (
+            select(Lead.id)
+            .where(Lead.owner_id.is_(None), Lead.status.in_(OPEN_STATUSES))
+            .order_by(Lead.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list((await self.session.scalars(stmt)).all())

@@ -1,0 +1,292 @@
+"""Assignment engine: ordered rules -> pool -> strategy, skipping unavailable reps; every decision is
+stored and emitted as crm.leads.lead.assigned. The pool's state row is locked while choosing, so
+concurrent intakes never get the same turn. Flushes, never commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from crm.leads.v1 import events_pb2
+from crm_platform.db import utcnow
+from crm_platform.errors import Conflict, ValidationFailed
+from crm_platform.ids import new_id
+from crm_platform.outbox import add_event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_leads.assignment import rules as logic
+from crm_leads.assignment.exceptions import RepNotFound, RuleNotFound
+from crm_leads.assignment.models import AssignmentDecision, AssignmentRule, Rep
+from crm_leads.assignment.repository import AssignmentRepository
+from crm_leads.db import tables
+from crm_leads.leads import events
+from crm_leads.leads.models import OPEN_STATUSES, Lead
+from crm_leads.leads.repository import LeadRepository
+
+
+def rep_view(rep: Rep) -> logic.RepView:
+    return logic.RepView(
+        id=rep.id,
+        active=rep.active,
+        weight=rep.weight,
+        timezone=rep.timezone,
+        working_hours=rep.working_hours or None,
+        vacation_from=rep.vacation_from,
+        vacation_until=rep.vacation_until,
+        max_open_leads=rep.max_open_leads,
+    )
+
+
+def lead_facts(lead: Lead) -> dict[str, Any]:
+    return {f: getattr(lead, f) for f in logic.CONDITION_FIELDS} | {"custom_fields": lead.custom_fields}
+
+
+class AssignmentService:
+    def __init__(self, session: AsyncSession, followup_minutes: int = 60) -> None:
+        self.session = session
+        self.repo = AssignmentRepository(session)
+        self.leads = LeadRepository(session)
+        self.followup_minutes = followup_minutes
+
+    # --- the engine ------------------------------------------------------------------------------
+    async def assign_new(
+        self, lead: Lead, actor: str = "system", now: dt.datetime | None = None
+    ) -> AssignmentDecision:
+        """Run the rules for a lead without an owner; the first matching rule decides."""
+        now = now or utcnow()
+        facts = lead_facts(lead)
+        for rule in await self.repo.active_rules():
+            if rule.rep_ids and logic.rule_matches(rule.conditions, facts):
+                return await self._assign_by_rule(lead, rule, actor, now)
+        return await self._record(
+            lead, None, "", [], None, "no assignment rule matched; lead waits in the queue", actor
+        )
+
+    async def _assign_by_rule(
+        self, lead: Lead, rule: AssignmentRule, actor: str, now: dt.datetime
+    ) -> AssignmentDecision:
+        state = await self.repo.lock_pool(rule.id)
+        reps = {r.id: r for r in await self.repo.reps(rule.rep_ids)}
+        loads = await self.repo.open_loads(rule.rep_ids)
+        candidates: list[dict[str, Any]] = []
+        available: set[str] = set()
+        for rep_id in rule.rep_ids:
+            rep = reps.get(rep_id)
+            ok, why = (
+                (False, "unknown rep")
+                if rep is None
+                else logic.availability(rep_view(rep), now, loads.get(rep_id, 0))
+            )
+            candidates.append(
+                {"rep_id": rep_id, "available": ok, "why": why, "open_leads": loads.get(rep_id, 0)}
+            )
+            if ok:
+                available.add(rep_id)
+        chosen: str | None
+        if rule.strategy == "least_loaded":
+            chosen, state.counter = logic.pick_least_loaded(rule.rep_ids, available, loads, state.counter)
+            reason = f"fewest open leads ({loads.get(chosen or '', 0)})" if chosen else ""
+        elif rule.strategy == "weighted":
+            current = dict(state.weights or {})
+            weights = {r.id: r.weight for r in reps.values()}
+            chosen = logic.pick_weighted(rule.rep_ids, available, weights, current)
+            state.weights = current
+            reason = f"weighted capacity (weight {weights.get(chosen or '', 0)})" if chosen else ""
+        else:
+            chosen, state.counter = logic.pick_round_robin(rule.rep_ids, available, state.counter)
+            reason = "next in round-robin turn" if chosen else ""
+        if chosen is None:
+            return await self._record(
+                lead,
+                rule,
+                rule.strategy,
+                candidates,
+                None,
+                f"rule {rule.name!r}: no available rep; lead waits in the queue",
+                actor,
+            )
+        return await self._record(
+            lead, rule, rule.strategy, candidates, reps[chosen], f"rule {rule.name!r}: {reason}", actor
+        )
+
+    async def _record(
+        self,
+        lead: Lead,
+        rule: AssignmentRule | None,
+        strategy: str,
+        candidates: list[dict[str, Any]],
+        rep: Rep | None,
+        reason: str,
+        actor: str,
+        followup_minutes: int | None = None,
+    ) -> AssignmentDecision:
+        decision = AssignmentDecision(
+            id=new_id(),
+            lead_id=lead.id,
+            rule_id=rule.id if rule else None,
+            strategy=strategy,
+            candidates=candidates,
+            chosen_rep_id=rep.id if rep else None,
+            reason=reason,
+            actor=actor,
+            created_at=utcnow(),
+        )
+        await self.repo.add(decision)
+        if rep is not None:
+            minutes = followup_minutes or (rule.followup_minutes if rule else self.followup_minutes)
+            await self._give(lead, rep, decision, actor, minutes)
+        return decision
+
+    async def _give(
+        self, lead: Lead, rep: Rep, decision: AssignmentDecision, actor: str, minutes: int
+    ) -> None:
+        from crm_leads.activities.service import ActivityService  # activities builds on assignment
+
+        previous = lead.owner_id
+        now = utcnow()
+        lead.owner_id = rep.id
+        lead.team = rep.team or lead.team
+        lead.assigned_at = now
+        lead.updated_at = now
+        await self.leads.add_audit(
+            lead.id,
+            actor,
+            "assigned",
+            {"owner_id": [previous, rep.id], "reason": decision.reason, "decision_id": str(decision.id)},
+        )
+        await add_event(
+            self.session,
+            tables,
+            events.LEAD_ASSIGNED,
+            events_pb2.LeadAssigned(
+                lead_id=str(lead.id),
+                owner_id=rep.id,
+                previous_owner_id=previous or "",
+                rule_id=str(decision.rule_id or ""),
+                reason=decision.reason,
+            ),
+            producer="leads",
+            aggregate_id=str(lead.id),
+        )
+        await self.session.flush()
+        activities = ActivityService(self.session)
+        if previous is None:
+            await activities.create_first_followup(lead, rep.id, minutes, actor=actor)
+        else:
+            await activities.reassign_open_tasks(lead.id, rep.id)
+
+    async def reassign(
+        self, lead: Lead, owner_id: str | None, actor: str, reason: str = ""
+    ) -> AssignmentDecision:
+        """Manual reassignment to a rep, or (owner_id None) a fresh run of the rules."""
+        if lead.status not in OPEN_STATUSES:
+            raise Conflict(f"a {lead.status} lead cannot be reassigned", type_slug="lead-closed")
+        if owner_id is None:
+            lead_was = lead.owner_id
+            lead.owner_id = None
+            decision = await self.assign_new(lead, actor)
+            if decision.chosen_rep_id is None:
+                lead.owner_id = lead_was
+            return decision
+        rep = await self.repo.rep(owner_id)
+        if rep is None:
+            raise RepNotFound(f"rep {owner_id} does not exist")
+        if not rep.active:
+            raise Conflict(f"rep {owner_id} is inactive", type_slug="rep-inactive")
+        if lead.owner_id == rep.id:
+            raise Conflict(f"lead is already owned by {owner_id}", type_slug="already-owner")
+        return await self._record(
+            lead,
+            None,
+            "manual",
+            [{"rep_id": rep.id, "available": True, "why": "chosen by hand"}],
+            rep,
+            f"manual reassignment by {actor}" + (f": {reason}" if reason else ""),
+            actor,
+            followup_minutes=self.followup_minutes,
+        )
+
+    async def retry_unassigned(self, limit: int = 200) -> int:
+        """Periodic: leads that waited (no rule, nobody available) get another chance."""
+        assigned = 0
+        for lead_id in await self.repo.unassigned_lead_ids(limit):
+            lead = await self.leads.get(lead_id)
+            if lead is None:
+                continue
+            decision = await self.assign_new(lead, "system")
+            assigned += decision.chosen_rep_id is not None
+        return assigned
+
+    async def decisions(self, lead_id: uuid.UUID) -> list[AssignmentDecision]:
+        return await self.repo.decisions(lead_id)
+
+    # --- reps and rules administration -------------------------------------------------------------
+    async def upsert_rep(self, rep_id: str, values: dict[str, Any]) -> Rep:
+        errors = logic.validate_working_hours(values.get("working_hours") or {})
+        if values.get("timezone"):
+            try:
+                logic.ZoneInfo(values["timezone"])
+            except (logic.ZoneInfoNotFoundError, ValueError):
+                errors["timezone"] = "unknown IANA time zone"
+        if errors:
+            raise ValidationFailed(errors)
+        rep = await self.repo.rep(rep_id)
+        if rep is None:
+            rep = Rep(id=rep_id, created_at=utcnow(), **values)
+            await self.repo.add(rep)
+        else:
+            for key, value in values.items():
+                setattr(rep, key, value)
+            await self.session.flush()
+        return rep
+
+    async def get_rep(self, rep_id: str) -> Rep:
+        rep = await self.repo.rep(rep_id)
+        if rep is None:
+            raise RepNotFound(f"rep {rep_id} does not exist")
+        return rep
+
+    async def list_reps(self, team: str | None = None) -> list[Rep]:
+        return await self.repo.reps(team=team)
+
+    async def _check_rule(self, values: dict[str, Any]) -> None:
+        errors = logic.validate_conditions(values.get("conditions") or [])
+        if "strategy" in values and values["strategy"] not in logic.STRATEGIES:
+            errors["strategy"] = f"use one of {', '.join(logic.STRATEGIES)}"
+        rep_ids = values.get("rep_ids")
+        if rep_ids is not None:
+            known = {r.id for r in await self.repo.reps(rep_ids)}
+            for i, rep_id in enumerate(rep_ids):
+                if rep_id not in known:
+                    errors[f"rep_ids.{i}"] = f"unknown rep {rep_id}"
+            if len(set(rep_ids)) != len(rep_ids):
+                errors["rep_ids"] = "a rep may appear only once in a pool"
+        if errors:
+            raise ValidationFailed(errors)
+
+    async def create_rule(self, values: dict[str, Any]) -> AssignmentRule:
+        await self._check_rule(values)
+        rule = AssignmentRule(id=new_id(), created_at=utcnow(), **values)
+        await self.repo.add(rule)
+        return rule
+
+    async def update_rule(self, rule_id: uuid.UUID, values: dict[str, Any]) -> AssignmentRule:
+        rule = await self.get_rule(rule_id)
+        await self._check_rule(values)
+        for key, value in values.items():
+            setattr(rule, key, value)
+        await self.session.flush()
+        return rule
+
+    async def get_rule(self, rule_id: uuid.UUID) -> AssignmentRule:
+        rule = await self.repo.rule(rule_id)
+        if rule is None:
+            raise RuleNotFound(f"assignment rule {rule_id} does not exist")
+        return rule
+
+    async def delete_rule(self, rule_id: uuid.UUID) -> None:
+        await self.repo.delete(await self.get_rule(rule_id))
+
+    async def list_rules(self) -> list[AssignmentRule]:
+        return await self.repo.rules()

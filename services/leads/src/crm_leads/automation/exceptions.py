@@ -1,0 +1,1 @@
+"""Status errors are ValidationFailed (unknown/automatic status) and Conflict (closed lead)."""

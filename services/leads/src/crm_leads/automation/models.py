@@ -1,0 +1,1 @@
+"""Statuses live on crm_leads.leads.models.Lead (status, status_changed_at) and its audit trail."""

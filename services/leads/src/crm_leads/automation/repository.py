@@ -1,0 +1,1 @@
+"""Status automation reads and writes leads through crm_leads.leads.repository.LeadRepository."""

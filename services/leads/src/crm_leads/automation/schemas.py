@@ -1,0 +1,1 @@
+"""Status change input is crm_leads.leads.schemas.StatusChange."""

@@ -1,0 +1,219 @@
+"""Lead model, duplicates, merge, audit trail, statuses, custom fields and visibility."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, update
+
+from crm.leads.v1 import events_pb2, leads_pb2
+from crm_leads.app import definition
+from crm_leads.automation.service import StatusService
+from crm_leads.db import tables
+from crm_leads.leads.models import Lead
+
+
+async def _create(leads, body, headers):
+    r = await leads.http.post("/api/v1/leads", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def test_full_lead_model_round_trips(crm):
+    leads = await crm.start(definition)
+    admin = leads.auth("admin")
+    r = await leads.http.put(
+        "/api/v1/custom-fields/tier",
+        json={"key": "tier", "label": "Tier", "type": "choice", "choices": ["gold", "silver"]},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    body = {
+        "first_name": "Zsófia",
+        "last_name": "Kovács",
+        "company": "Példa Kft.",
+        "title": "CFO",
+        "emails": ["zsofia@pelda.hu"],
+        "phones": [
+            {"number": "06 30 123 4567", "kind": "mobile"},
+            {"number": "06 1 234 5678", "kind": "fax"},
+        ],
+        "national_id": "HU123",
+        "messenger_id": "@zsofia",
+        "website": "https://pelda.hu",
+        "street": "Fő utca 1",
+        "city": "Budapest",
+        "region": "Pest",
+        "postal_code": "1011",
+        "country": "hu",
+        "industry": "Retail",
+        "annual_revenue": "1250000.50",
+        "employee_count": 42,
+        "source": "web",
+        "campaign": "spring",
+        "rating": "hot",
+        "description": "Met at fair",
+        "do_not_fax": True,
+        "custom_fields": {"tier": "gold"},
+        "default_region": "HU",
+    }
+    lead = await _create(leads, body, admin)
+    assert lead["country"] == "HU" and lead["annual_revenue"] == "1250000.50"
+    assert [p["e164"] for p in lead["phones"]] == ["+36301234567", "+3612345678"]
+    assert lead["custom_fields"] == {"tier": "gold"} and lead["do_not_fax"] is True
+
+    bad = {**body, "custom_fields": {"tier": "bronze", "nope": 1}, "country": "Hungary"}
+    r = await leads.http.post("/api/v1/leads", json=bad, headers=admin)
+    assert r.status_code == 422
+    assert {e["field"] for e in r.json()["errors"]} == {"custom_fields.tier", "custom_fields.nope", "country"}
+
+
+async def test_duplicates_are_linked_never_dropped(crm):
+    leads = await crm.start(definition)
+    admin = leads.auth("admin")
+    first = await _create(
+        leads, {"first_name": "Ali", "emails": ["ali@acme.ir"], "company": "Acme Ltd"}, admin
+    )
+    by_phone = await _create(leads, {"first_name": "Reza", "phones": [{"number": "0912 345 6789"}]}, admin)
+    second = await _create(
+        leads,
+        {
+            "first_name": "A.",
+            "emails": ["ALI@acme.ir"],
+            "phones": [{"number": "+98 912 345 6789"}],
+            "company": "ACME",
+        },
+        admin,
+    )
+    r = await leads.http.get(f"/api/v1/leads/{second['id']}/duplicates", headers=admin)
+    links = {x["duplicate_of_id"]: sorted(x["matched_on"]) for x in r.json()}
+    assert links == {first["id"]: ["company", "email"], by_phone["id"]: ["phone"]}
+    r = await leads.http.get(f"/api/v1/leads/{first['id']}/duplicates", headers=admin)
+    assert [x["lead_id"] for x in r.json()] == [second["id"]]
+    listed = (await leads.http.get("/api/v1/leads?limit=10", headers=admin)).json()["items"]
+    assert len(listed) == 3
+
+
+async def test_merge_keeps_non_empty_fields_contacts_activities_and_history(crm):
+    leads = await crm.start(definition)
+    admin = leads.auth("admin")
+    keep = await _create(leads, {"first_name": "Ali", "emails": ["ali@acme.ir"], "city": ""}, admin)
+    other = await _create(
+        leads,
+        {
+            "first_name": "Ali R.",
+            "last_name": "Rezaei",
+            "emails": ["ali.r@acme.ir", "ali@acme.ir"],
+            "phones": [{"number": "09123456789"}],
+            "city": "Isfahan",
+            "do_not_call": True,
+        },
+        admin,
+    )
+    note = await leads.http.post(
+        f"/api/v1/leads/{other['id']}/activities",
+        json={"kind": "note", "body": "prefers mornings"},
+        headers=admin,
+    )
+    assert note.status_code == 201, note.text
+    r = await leads.http.post(
+        f"/api/v1/leads/{keep['id']}/merge", json={"other_id": other["id"]}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    merged = r.json()
+    assert merged["first_name"] == "Ali" and merged["last_name"] == "Rezaei" and merged["city"] == "Isfahan"
+    assert merged["emails"] == ["ali@acme.ir", "ali.r@acme.ir"]
+    assert merged["phones"][0]["e164"] == "+989123456789" and merged["do_not_call"] is True
+    timeline = (await leads.http.get(f"/api/v1/leads/{keep['id']}/activities", headers=admin)).json()
+    assert any(a.get("body") == "prefers mornings" for a in timeline)
+    audit = (await leads.http.get(f"/api/v1/leads/{keep['id']}/audit", headers=admin)).json()
+    assert [a["action"] for a in audit].count("created") == 2 and audit[-1]["action"] == "merged"
+    gone = (await leads.http.get(f"/api/v1/leads/{other['id']}", headers=admin)).json()
+    assert gone["status"] == "merged" and gone["merged_into_id"] == keep["id"]
+    again = await leads.http.post(
+        f"/api/v1/leads/{keep['id']}/merge", json={"other_id": other["id"]}, headers=admin
+    )
+    assert again.status_code == 409
+    self_merge = await leads.http.post(
+        f"/api/v1/leads/{keep['id']}/merge", json={"other_id": keep["id"]}, headers=admin
+    )
+    assert self_merge.status_code == 422
+    async with leads.runtime.sessions() as s:
+        rows = (
+            await s.execute(select(tables.outbox).where(tables.outbox.c.subject == "crm.leads.lead.merged"))
+        ).all()
+    assert events_pb2.LeadMerged.FromString(rows[0].payload).merged_lead_id == other["id"]
+
+
+async def test_update_is_audited_and_emitted(crm):
+    leads = await crm.start(definition)
+    rep = leads.auth("rep", sub="rep-1")
+    lead = await _create(leads, {"company": "Acme"}, rep)
+    r = await leads.http.patch(
+        f"/api/v1/leads/{lead['id']}",
+        json={"company": "Acme Corp", "phones": [{"number": "0912 345 6789"}]},
+        headers=rep,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["phones"][0]["e164"] == "+989123456789"
+    r = await leads.http.patch(f"/api/v1/leads/{lead['id']}", json={"emails": ["broken"]}, headers=rep)
+    assert r.status_code == 422
+    audit = (await leads.http.get(f"/api/v1/leads/{lead['id']}/audit", headers=rep)).json()
+    update_row = next(a for a in audit if a["action"] == "updated")
+    assert update_row["actor"] == "rep-1" and update_row["changes"]["company"] == ["Acme", "Acme Corp"]
+    other_rep = leads.auth("rep", sub="rep-2")
+    assert (
+        await leads.http.patch(f"/api/v1/leads/{lead['id']}", json={"title": "x"}, headers=other_rep)
+    ).status_code == 404
+
+
+async def test_manual_statuses_junk_and_forgotten(crm):
+    leads = await crm.start(definition)
+    rep = leads.auth("rep", sub="rep-1")
+    lead = await _create(leads, {"company": "Acme"}, rep)
+    assert lead["status"] == "waiting_for_contact"  # a rep's own lead gets the first follow-up task
+    r = await leads.http.post(f"/api/v1/leads/{lead['id']}/status", json={"status": "forgotten"}, headers=rep)
+    assert r.status_code == 422, "forgotten is set only by the periodic job"
+    r = await leads.http.post(
+        f"/api/v1/leads/{lead['id']}/status", json={"status": "junk", "reason": "spam"}, headers=rep
+    )
+    assert r.status_code == 200 and r.json()["status"] == "junk"
+    r = await leads.http.post(
+        f"/api/v1/leads/{lead['id']}/activities", json={"kind": "note", "body": "x"}, headers=rep
+    )
+    assert r.status_code == 409
+
+    stale = await _create(leads, {"company": "Old"}, rep)
+    fresh = await _create(leads, {"company": "New"}, rep)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=31)
+    async with leads.runtime.unit_of_work() as s:
+        await s.execute(update(Lead).where(Lead.id == stale["id"]).values(created_at=long_ago))
+    async with leads.runtime.unit_of_work() as s:
+        assert await StatusService(s).mark_forgotten(30) == 1
+    assert (await leads.http.get(f"/api/v1/leads/{stale['id']}", headers=rep)).json()["status"] == "forgotten"
+    assert (await leads.http.get(f"/api/v1/leads/{fresh['id']}", headers=rep)).json()[
+        "status"
+    ] == "waiting_for_contact"
+    async with leads.runtime.sessions() as s:
+        rows = (
+            await s.execute(
+                select(tables.outbox).where(tables.outbox.c.subject == "crm.leads.lead.status_changed")
+            )
+        ).all()
+    changes = [events_pb2.LeadStatusChanged.FromString(r.payload) for r in rows]
+    assert (leads_pb2.LEAD_STATUS_WAITING_FOR_CONTACT, leads_pb2.LEAD_STATUS_FORGOTTEN) in {
+        (c.old_status, c.new_status) for c in changes
+    }
+
+
+async def test_roles_reps_own_managers_team_admins_all(crm):
+    leads = await crm.start(definition)
+    mine = await _create(leads, {"company": "Mine"}, leads.auth("rep", sub="rep-1", team="north"))
+    theirs = await _create(leads, {"company": "Theirs"}, leads.auth("rep", sub="rep-2", team="south"))
+
+    async def visible(headers):
+        return {x["id"] for x in (await leads.http.get("/api/v1/leads", headers=headers)).json()["items"]}
+
+    assert await visible(leads.auth("rep", sub="rep-1", team="north")) == {mine["id"]}
+    assert await visible(leads.auth("manager", sub="m", team="north")) == {mine["id"]}
+    assert await visible(leads.auth("admin")) == {mine["id"], theirs["id"]}

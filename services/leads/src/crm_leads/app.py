@@ -8,6 +8,7 @@ from crm_platform.runtime import ServiceDefinition, build_app
 from crm_platform.settings import ServiceSettings
 from fastapi import FastAPI
 
+from crm_leads.activities.router import router as activities_router
 from crm_leads.assignment.router import router as assignment_router
 from crm_leads.db import tables
 from crm_leads.leads import grpc as leads_grpc
@@ -21,7 +22,7 @@ definition = ServiceDefinition(
     settings_cls=LeadsSettings,
     tables=tables,
     service_root=Path(__file__).resolve().parents[2],
-    routers=[leads_router, assignment_router],
+    routers=[leads_router, assignment_router, activities_router],
     grpc=[leads_grpc.registration],
     subscriptions=leads_handlers.subscriptions,
 )

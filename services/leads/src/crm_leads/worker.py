@@ -8,10 +8,16 @@ settings = LeadsSettings()
 celery = make_celery(
     "leads",
     settings.redis_url,
-    include=["crm_leads.leads.tasks", "crm_leads.assignment.tasks", "crm_leads.automation.tasks"],
+    include=[
+        "crm_leads.leads.tasks",
+        "crm_leads.assignment.tasks",
+        "crm_leads.automation.tasks",
+        "crm_leads.activities.tasks",
+    ],
 )
 celery.conf.beat_schedule = {
     "score-pending-leads": {"task": "leads.score_pending_leads", "schedule": 60.0},
     "assign-waiting-leads": {"task": "leads.assign_waiting_leads", "schedule": 60.0},
     "mark-forgotten-leads": {"task": "leads.mark_forgotten_leads", "schedule": 3600.0},
+    "send-due-reminders": {"task": "leads.send_due_reminders", "schedule": 60.0},
 }

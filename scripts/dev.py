@@ -128,8 +128,9 @@ def _external(env_name: str) -> str | None:
     return url
 
 
-def start_servers(servers: Servers) -> None:
-    """Fill ``servers`` (so a Ctrl-C half way still stops whatever was started)."""
+def start_servers(servers: Servers, *, bus: bool = True) -> None:
+    """Fill ``servers`` (so a Ctrl-C half way still stops whatever was started). ``bus=False`` (migrate):
+    PostgreSQL only; NATS and Redis are passed on only when their CRM_* URLs are set."""
     say("servers:")
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -143,6 +144,11 @@ def start_servers(servers: Servers) -> None:
         say(f"    ready in {time.monotonic() - started:.1f}s")
         url = pg.url
     servers.postgres_url = url
+
+    if not bus:
+        servers.nats_url = os.environ.get("CRM_NATS_URL", "").strip()
+        servers.redis_url = os.environ.get("CRM_REDIS_URL", "").strip()
+        return
 
     url = _external("CRM_NATS_URL")
     if url is None:
@@ -211,14 +217,17 @@ def ensure_databases(admin_url: str, names: list[str]) -> None:
 
 def service_env(service: str, index: int, http_port: int, grpc_port: int, servers: Servers) -> dict[str, str]:
     prefix = service.upper()
-    return {
+    env = {
         f"{prefix}_DATABASE_URL": with_path(servers.postgres_url, f"/crm_{service}", "postgresql+asyncpg"),
-        f"{prefix}_NATS_URL": servers.nats_url,
-        f"{prefix}_REDIS_URL": with_path(servers.redis_url, f"/{index + 1}"),
         f"{prefix}_HTTP_PORT": str(http_port),
         f"{prefix}_GRPC_PORT": str(grpc_port),
         f"{prefix}_ENV": "dev",
     }
+    if servers.nats_url:
+        env[f"{prefix}_NATS_URL"] = servers.nats_url
+    if servers.redis_url:
+        env[f"{prefix}_REDIS_URL"] = with_path(servers.redis_url, f"/{index + 1}")
+    return env
 
 
 # Every child (and whatever it spawns) inherits this marker, so a later run can find what a killed
@@ -427,16 +436,27 @@ def print_summary(servers: Servers, services: Services, started: float) -> None:
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# `uv run` re-sends the terminal's SIGINT to its child ~0.2s later; a repeat inside this window is that echo
+# (or a double tap), not a request to skip the graceful shutdown.
+_REPEAT_WINDOW = 1.5
+_first_signal_at = 0.0
 _hurry = False
 
 
 def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
+    global _first_signal_at
+    _first_signal_at = time.monotonic()
+    for sig in _STOP_SIGNALS:  # from now on signals only shorten the cleanup, they never abort it
+        signal.signal(sig, _hurry_up)
     raise Shutdown(signum)
 
 
 def _hurry_up(signum: int, frame: FrameType | None) -> None:
     global _hurry
+    if _hurry or time.monotonic() - _first_signal_at < _REPEAT_WINDOW:
+        return
     _hurry = True
+    print(f"  {signal.Signals(signum).name} again: killing without waiting", flush=True)
 
 
 def cleanup(children: list[Child], servers: Servers) -> None:
@@ -477,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
             busy = [p for _, http, grpc in services for p in (http, grpc) if port_in_use(p)]
             if busy:
                 raise Failed(f"ports already in use: {busy} (is another `make run` still running?)")
-        start_servers(servers)
+        start_servers(servers, bus=args.command == "run")
         ensure_databases(servers.postgres_url, [f"crm_{s}" for s, _, _ in SERVICES])
         envs = {
             s: service_env(s, i, http, grpc, servers)
@@ -505,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.5)
     except Shutdown as exc:
         say(f"\n{exc} received: shutting down")
+        started = time.monotonic()
     except Failed as exc:
         say(f"\nERROR: {exc}")
         code = 1
@@ -514,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         cleanup(children, servers)
     if code == 0 and args.command == "run":
-        say("all stopped")
+        say(f"all stopped ({time.monotonic() - started:.1f}s)")
     return code
 
 

@@ -463,7 +463,15 @@ def _prepare_postgres_as_root(data_dir: Path, bin_dir: Path) -> str:
             ensure_user_exists,
         )
 
-    ensure_user_exists(POSTGRES_SYSTEM_USER)
+    try:
+        ensure_user_exists(POSTGRES_SYSTEM_USER)
+    except subprocess.CalledProcessError as exc:  # e.g. two test workers racing to useradd
+        try:
+            pwd.getpwnam(POSTGRES_SYSTEM_USER)
+        except KeyError:
+            raise EmbeddedServerError(
+                f"PostgreSQL cannot run as root and `useradd {POSTGRES_SYSTEM_USER}` failed: {exc.stderr}"
+            ) from exc
     entry = pwd.getpwnam(POSTGRES_SYSTEM_USER)
     # the server user must be able to traverse to its data dir and to read/execute the bundled install
     ensure_prefix_permissions(data_dir)

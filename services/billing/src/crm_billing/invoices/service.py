@@ -23,7 +23,6 @@ class InvoiceService:
         self.repo = InvoiceRepository(session)
 
     async def create_draft(self, data: InvoiceCreate, who: Principal) -> Invoice:
-        now = utcnow()
         invoice = Invoice(
             id=new_id(),
             number=None,
@@ -33,8 +32,6 @@ class InvoiceService:
             status=DRAFT,
             owner_id=None if who.is_admin or who.is_manager else who.subject,
             team=who.team,
-            created_at=now,
-            updated_at=now,
         )
         return await self.repo.add(invoice)
 

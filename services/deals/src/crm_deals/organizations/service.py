@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Sequence
 
 from crm_platform.auth import Principal
-from crm_platform.db import utcnow
 from crm_platform.errors import ValidationFailed
 from crm_platform.ids import new_id
 from crm_platform.outbox import add_event
@@ -85,7 +84,6 @@ class OrganizationService:
         domain = fields.domain(data.domain)
         phones = fields.phones(data.phones)
         fields.check()
-        now = utcnow()
         organization = Organization(
             id=new_id(),
             name=name,
@@ -93,8 +91,6 @@ class OrganizationService:
             phones=phones,
             owner_id=_owner(who),
             team=who.team,
-            created_at=now,
-            updated_at=now,
         )
         return await self.repo.add_organization(organization)
 
@@ -116,7 +112,6 @@ class OrganizationService:
             if organization is None or not who.can_see(organization.owner_id, organization.team):
                 fields.errors["organization_id"] = "no such organization"
         fields.check()
-        now = utcnow()
         contact = Contact(
             id=new_id(),
             organization_id=data.organization_id,
@@ -126,8 +121,6 @@ class OrganizationService:
             phones=phones,
             owner_id=_owner(who),
             team=who.team,
-            created_at=now,
-            updated_at=now,
         )
         await self.repo.add_contact(contact)
         await add_event(

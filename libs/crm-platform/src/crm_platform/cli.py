@@ -61,7 +61,8 @@ def main(package: str, argv: list[str] | None = None) -> None:
                 os.environ.get("CRM_BEAT_SCHEDULE", f"/tmp/crm-{definition.name}-beat"),
             ]
         )
-        worker.celery.worker_main(celery_args + rest)
+        code = worker.celery.start(celery_args + rest)
+        sys.exit(code or 0)
     elif args.command == "token":
         from crm_platform.auth import issue_token
 

@@ -14,7 +14,7 @@ check() {
 check "$UV" run --frozen ruff check .
 check "$UV" run --frozen ruff format --check .
 shopt -s nullglob
-check "$UV" run --frozen mypy libs/crm-platform/src services/*/src
+check "$UV" run --frozen mypy -p crm_platform -p crm_leads -p crm_deals -p crm_billing -p crm_notify -p crm_telephony
 if [ -f package.json ]; then
   check npx buf lint
 fi

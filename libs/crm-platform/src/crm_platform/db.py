@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import Uuid
 
 from crm_platform.ids import new_id
@@ -47,15 +47,6 @@ class TimestampMixin:
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), default=utcnow, onupdate=utcnow
     )
-
-
-def make_base() -> type[DeclarativeBase]:
-    """A declarative Base with its own MetaData, so services never share tables in one process."""
-
-    class Base(DeclarativeBase):
-        metadata = new_metadata()
-
-    return Base
 
 
 def create_engine(url: str, pool_size: int = 5, **kwargs: Any) -> AsyncEngine:

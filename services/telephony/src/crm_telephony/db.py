@@ -1,7 +1,13 @@
 """The telephony service's declarative Base and platform tables (outbox, inbox, dead letters)."""
 
-from crm_platform.db import make_base
+from sqlalchemy.orm import DeclarativeBase
+
+from crm_platform.db import new_metadata
 from crm_platform.tables import platform_tables
 
-Base = make_base()
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
 tables = platform_tables(Base.metadata)

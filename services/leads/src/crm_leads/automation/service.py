@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from crm.leads.v1 import events_pb2
+from crm.leads.v1 import events_pb2, leads_pb2
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, ValidationFailed
 from crm_platform.outbox import add_event
@@ -53,7 +53,9 @@ class StatusService:
             tables,
             events.LEAD_STATUS_CHANGED,
             events_pb2.LeadStatusChanged(
-                lead_id=str(lead.id), old_status=events.STATUSES.get(old, 0), new_status=events.STATUSES[new]
+                lead_id=str(lead.id),
+                old_status=events.STATUSES.get(old, leads_pb2.LEAD_STATUS_UNSPECIFIED),
+                new_status=events.STATUSES[new],
             ),
             producer="leads",
             aggregate_id=str(lead.id),

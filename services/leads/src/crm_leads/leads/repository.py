@@ -48,7 +48,7 @@ class LeadRepository:
         stmt = select(Lead).where(Lead.id.in_(ids)).order_by(Lead.id).with_for_update()
         return list((await self.session.scalars(stmt)).all())
 
-    async def list(
+    async def search(
         self,
         who: Principal,
         *,
@@ -72,7 +72,7 @@ class LeadRepository:
                 or_(
                     func.lower(Lead.first_name + " " + Lead.last_name).like(like),
                     Lead.company_key.like(like),
-                    Lead.emails.any(q.lower()),
+                    Lead.emails.contains([q.lower()]),
                 )
             )
         if after is not None:

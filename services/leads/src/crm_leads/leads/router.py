@@ -61,7 +61,7 @@ async def list_leads(
     cursor: str | None = Query(None, max_length=200),
     limit: int = Query(50, ge=1, le=500),
 ) -> LeadPage:
-    leads, next_cursor = await lead_service(request, session).list(
+    leads, next_cursor = await lead_service(request, session).search(
         user,
         status=status_,
         owner_id=owner_id,

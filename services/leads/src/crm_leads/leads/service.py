@@ -307,7 +307,7 @@ class LeadService:
             raise LeadNotFound(f"lead {lead_id} does not exist or is not yours")
         return lead
 
-    async def list(
+    async def search(
         self,
         who: Principal,
         *,
@@ -319,7 +319,7 @@ class LeadService:
         limit: int = 50,
     ) -> tuple[list[Lead], str | None]:
         after = decode_cursor(cursor) if cursor else None
-        leads = await self.repo.list(
+        leads = await self.repo.search(
             who,
             status=status,
             owner_id=owner_id,

@@ -95,7 +95,7 @@ def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
                 except Exception:  # a metric must never break a committed request
                     log.exception("after-commit action failed")
 
-        def _rollback(_: Any) -> None:
+        def _rollback(*_: Any) -> None:
             info[_PENDING] = []
 
         event.listen(sync, "after_commit", _commit)

@@ -49,7 +49,9 @@ async def test_every_phone_of_a_new_lead_is_indexed_within_two_seconds(crm):
     found = await _lookup(telephony, "۰۲۱-۸۸۸۸-۱۲۳۴", "IR")
     assert found.e164 == "+982188881234" and [r.id for r in found.records] == [lead_id]
 
-    # REST: any signed-in role, national form with the region as a query parameter
+    # REST: any signed-in role; E.164 with its "+" in the path, or a national form plus a region
+    r = await telephony.http.get("/api/v1/phone-index/+982188881234", headers=telephony.auth("manager"))
+    assert r.status_code == 200 and [x["id"] for x in r.json()["records"]] == [lead_id]
     r = await telephony.http.get(
         "/api/v1/phone-index/0912 345 6789", params={"region": "IR"}, headers=telephony.auth("rep")
     )

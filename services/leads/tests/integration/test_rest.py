@@ -27,7 +27,7 @@ async def test_create_lead_normalises_and_writes_the_event_in_the_same_transacti
     lead = r.json()
     assert lead["emails"] == ["ali@example.com"]
     assert lead["phones"] == [{"e164": "+989123456789", "kind": "mobile"}]
-    assert lead["owner_id"] == "rep-1" and lead["status"] == "new"
+    assert lead["owner_id"] == "rep-1" and lead["status"] == "waiting_for_contact"
 
     async with leads.runtime.sessions() as s:
         rows = (

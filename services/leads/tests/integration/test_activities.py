@@ -277,6 +277,12 @@ async def test_invalid_activities_are_422_problems_with_field_errors(crm):
     assert r.status_code == 404 and r.json()["type"].endswith("/activity-not-found")
     r = await post_activity(leads, str(uuid.uuid4()), {"kind": "note", "body": "x"})
     assert r.status_code == 404
+    # what PostgreSQL or datetime arithmetic could not take is a 422, never a 500
+    assert await fields({"kind": "note", "body": "nul\u0000byte"}) == {"note.body"}
+    far = {"kind": "task", "subject": "x", "due_at": "9999-12-31T23:59:59Z", "remind_minutes_before": 5}
+    assert await fields(far) == {"task.due_at"}
+    r = await leads.http.get("/api/v1/agenda", params={"owner_id": "a\x00b"}, headers=auth)
+    assert r.status_code == 422
 
 
 async def test_patch_reschedules_and_keeps_the_reminder_offset(crm):

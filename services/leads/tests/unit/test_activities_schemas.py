@@ -117,3 +117,14 @@ def test_output_maps_the_call_columns_and_occurred_at():
     note = ActivityOut.of(activity(kind="note"), NOW)
     assert note.direction is None and note.outcome is None and note.occurred_at == NOW - dt.timedelta(days=1)
     assert ActivityOut.of(activity(due_at=NOW), NOW).occurred_at is None
+
+
+def test_text_and_times_that_postgresql_or_datetime_cannot_take_are_refused():
+    assert errors({"kind": "note", "body": "a\x00b"}) == {"note.body"}
+    assert errors({"kind": "note", "body": "\ud800"}) == {"note.body"}
+    assert errors({"kind": "task", "subject": "x", "due_at": "0001-01-01T00:00:00+03:30"}) == {"task.due_at"}
+    assert errors({"kind": "event", "subject": "x", "starts_at": "9999-12-31T23:59:59Z"}) == {
+        "event.starts_at"
+    }
+    with pytest.raises(ValidationError):
+        ActivityUpdate.model_validate({"owner_id": "rep\x00"})

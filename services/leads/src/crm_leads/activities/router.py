@@ -8,7 +8,6 @@ from typing import Annotated
 from crm_platform.db import utcnow
 from crm_platform.http import CurrentUser, DbSession
 from fastapi import APIRouter, Body, Query, Request, Response, status
-from pydantic import AwareDatetime
 
 from crm_leads.activities.schemas import (
     ActivityCreate,
@@ -18,6 +17,7 @@ from crm_leads.activities.schemas import (
     AgendaOut,
     Kind,
     SpeedToLeadOut,
+    When,
 )
 from crm_leads.activities.service import ActivityService
 
@@ -115,9 +115,9 @@ async def agenda(
     request: Request,
     session: DbSession,
     user: CurrentUser,
-    owner_id: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-    due_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    due_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    owner_id: Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")] = None,
+    due_from: Annotated[When | None, Query(alias="from")] = None,
+    due_to: Annotated[When | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> AgendaOut:
     return await _service(request, session).agenda(

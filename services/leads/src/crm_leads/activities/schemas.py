@@ -7,7 +7,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from crm_leads.activities.models import Activity
 
@@ -15,9 +15,33 @@ Direction = Literal["inbound", "outbound"]
 CallOutcome = Literal["answered", "no_answer", "busy", "voicemail", "wrong_number", "failed"]
 Kind = Literal["note", "task", "event", "call", "email"]
 
-Subject = Annotated[str, Field(max_length=300)]
-Body = Annotated[str, Field(max_length=20000)]
-OwnerId = Annotated[str, Field(min_length=1, max_length=100)]
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+
+
+def storable_text(value: str) -> str:
+    """PostgreSQL text takes neither NUL nor unpaired surrogates: refuse them as 422, not a 500."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+def plausible_time(value: dt.datetime) -> dt.datetime:
+    """Keeps times (and the reminders and ends computed from them) far from datetime's limits."""
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("must be between 1970 and 2200")
+    return value
+
+
+Text = Annotated[str, AfterValidator(storable_text)]
+When = Annotated[AwareDatetime, AfterValidator(plausible_time)]
+Subject = Annotated[Text, Field(max_length=300)]
+Body = Annotated[Text, Field(max_length=20000)]
+OwnerId = Annotated[Text, Field(min_length=1, max_length=100)]
 REMIND_MAX_MINUTES = 60 * 24 * 28  # four weeks
 
 
@@ -26,7 +50,7 @@ class _In(BaseModel):
 
 
 class _Reminder(_In):
-    remind_at: AwareDatetime | None = Field(None, description="absolute reminder time")
+    remind_at: When | None = Field(None, description="absolute reminder time")
     remind_minutes_before: int | None = Field(
         None, ge=0, le=REMIND_MAX_MINUTES, description="reminder relative to the due/start time"
     )
@@ -48,7 +72,7 @@ class TaskCreate(_Reminder):
     kind: Literal["task"]
     subject: Subject = Field(min_length=1)
     body: Body = ""
-    due_at: AwareDatetime
+    due_at: When
     owner_id: OwnerId | None = Field(None, description="default: the lead's owner, else the caller")
 
 
@@ -56,8 +80,8 @@ class EventCreate(_Reminder):
     kind: Literal["event"]
     subject: Subject = Field(min_length=1)
     body: Body = ""
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime | None = Field(None, description="default: 30 minutes after starts_at")
+    starts_at: When
+    ends_at: When | None = Field(None, description="default: 30 minutes after starts_at")
     owner_id: OwnerId | None = None
 
     @model_validator(mode="after")
@@ -72,7 +96,7 @@ class CallCreate(_In):
     direction: Direction
     outcome: CallOutcome
     duration_seconds: int | None = Field(None, ge=0, le=86400)
-    occurred_at: AwareDatetime | None = Field(None, description="when the call started; default now")
+    occurred_at: When | None = Field(None, description="when the call started; default now")
     subject: Subject = ""
     body: Body = ""
 
@@ -80,7 +104,7 @@ class CallCreate(_In):
 class EmailCreate(_In):
     kind: Literal["email"]
     direction: Direction
-    occurred_at: AwareDatetime | None = Field(None, description="when it was sent/received; default now")
+    occurred_at: When | None = Field(None, description="when it was sent/received; default now")
     subject: Subject = ""
     body: Body = ""
 
@@ -96,15 +120,15 @@ class ActivityUpdate(_In):
     subject: Subject | None = None
     body: Body | None = None
     owner_id: OwnerId | None = None
-    due_at: AwareDatetime | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
-    remind_at: AwareDatetime | None = None
+    due_at: When | None = None
+    starts_at: When | None = None
+    ends_at: When | None = None
+    remind_at: When | None = None
     remind_minutes_before: int | None = Field(None, ge=0, le=REMIND_MAX_MINUTES)
     direction: Direction | None = None
     outcome: CallOutcome | None = None
     duration_seconds: int | None = Field(None, ge=0, le=86400)
-    occurred_at: AwareDatetime | None = None
+    occurred_at: When | None = None
 
 
 class ActivityOut(BaseModel):

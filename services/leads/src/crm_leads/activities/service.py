@@ -28,6 +28,8 @@ from crm_leads.activities.exceptions import ActivityNotCompletable, ActivityNotF
 from crm_leads.activities.models import Activity
 from crm_leads.activities.repository import SCHEDULED_KINDS, ActivityRepository
 from crm_leads.activities.schemas import (
+    EARLIEST,
+    LATEST,
     ActivityCreate,
     ActivityOut,
     ActivityUpdate,
@@ -113,8 +115,8 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, _, ident = raw.partition("|")
         when = dt.datetime.fromisoformat(at)
-        if when.tzinfo is None:
-            raise ValueError("naive time")
+        if when.tzinfo is None or not EARLIEST <= when < LATEST:
+            raise ValueError("not a time this service writes")
         return when, uuid.UUID(ident)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValidationFailed({"cursor": "is not a cursor returned by this endpoint"}) from None

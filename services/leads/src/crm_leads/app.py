@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from crm_leads.activities.router import router as activities_router
 from crm_leads.assignment.router import router as assignment_router
 from crm_leads.db import tables
+from crm_leads.intake.router import router as intake_router
 from crm_leads.leads import grpc as leads_grpc
 from crm_leads.leads import handlers as leads_handlers
 from crm_leads.leads.router import router as leads_router
@@ -22,7 +23,7 @@ definition = ServiceDefinition(
     settings_cls=LeadsSettings,
     tables=tables,
     service_root=Path(__file__).resolve().parents[2],
-    routers=[leads_router, assignment_router, activities_router],
+    routers=[leads_router, assignment_router, activities_router, intake_router],
     grpc=[leads_grpc.registration],
     subscriptions=leads_handlers.subscriptions,
 )

@@ -13,6 +13,7 @@ celery = make_celery(
         "crm_leads.assignment.tasks",
         "crm_leads.automation.tasks",
         "crm_leads.activities.tasks",
+        "crm_leads.intake.tasks",
     ],
 )
 celery.conf.beat_schedule = {
@@ -20,4 +21,5 @@ celery.conf.beat_schedule = {
     "assign-waiting-leads": {"task": "leads.assign_waiting_leads", "schedule": 60.0},
     "mark-forgotten-leads": {"task": "leads.mark_forgotten_leads", "schedule": 3600.0},
     "send-due-reminders": {"task": "leads.send_due_reminders", "schedule": 60.0},
+    "sweep-stuck-imports": {"task": "leads.sweep_imports", "schedule": 60.0},
 }

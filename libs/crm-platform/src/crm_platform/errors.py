@@ -53,6 +53,14 @@ class Forbidden(DomainError):
     title = "Forbidden"
 
 
+class NotImplementedYet(DomainError):
+    """A declared operation whose implementation has not landed yet (501 / UNIMPLEMENTED)."""
+
+    http_status = 501
+    type_slug = "not-implemented"
+    title = "Not implemented yet"
+
+
 class PermanentEventError(Exception):
     """Raised by an event handler when a message can never be processed (poison): it is terminated."""
 

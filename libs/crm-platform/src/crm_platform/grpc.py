@@ -36,6 +36,8 @@ _HTTP_TO_GRPC = {
     409: grpc.StatusCode.ALREADY_EXISTS,
     422: grpc.StatusCode.INVALID_ARGUMENT,
     429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    501: grpc.StatusCode.UNIMPLEMENTED,
+    503: grpc.StatusCode.UNAVAILABLE,
 }
 
 

@@ -1,5 +1,5 @@
 import pytest
-from crm_deals.organizations.normalise import normalise_domain, normalise_email, normalise_phone
+from crm_platform.contact_points import normalise_domain, normalise_email, normalise_phone
 
 
 @pytest.mark.parametrize(

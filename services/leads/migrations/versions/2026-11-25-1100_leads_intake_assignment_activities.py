@@ -193,7 +193,12 @@ def upgrade() -> None:
         op.f("ix_lead_duplicate_duplicate_of_id"), "lead_duplicate", ["duplicate_of_id"], unique=False
     )
     op.add_column("lead", sa.Column("company_key", sa.String(length=300), nullable=False, server_default=""))
-    op.add_column("lead", sa.Column("phone_numbers", postgresql.ARRAY(sa.String(length=32)), nullable=False, server_default="{}"))
+    op.add_column(
+        "lead",
+        sa.Column(
+            "phone_numbers", postgresql.ARRAY(sa.String(length=32)), nullable=False, server_default="{}"
+        ),
+    )
     op.add_column("lead", sa.Column("national_id", sa.String(length=64), nullable=False, server_default=""))
     op.add_column("lead", sa.Column("messenger_id", sa.String(length=200), nullable=False, server_default=""))
     op.add_column("lead", sa.Column("website", sa.String(length=500), nullable=False, server_default=""))
@@ -206,9 +211,16 @@ def upgrade() -> None:
     op.add_column("lead", sa.Column("annual_revenue", sa.Numeric(precision=18, scale=2), nullable=True))
     op.add_column("lead", sa.Column("employee_count", sa.Integer(), nullable=True))
     op.add_column("lead", sa.Column("source_id", sa.Uuid(), nullable=True))
-    op.add_column("lead", sa.Column("intake_channel", sa.String(length=20), nullable=False, server_default=""))
+    op.add_column(
+        "lead", sa.Column("intake_channel", sa.String(length=20), nullable=False, server_default="")
+    )
     op.add_column("lead", sa.Column("campaign", sa.String(length=200), nullable=False, server_default=""))
-    op.add_column("lead", sa.Column("status_changed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()))
+    op.add_column(
+        "lead",
+        sa.Column(
+            "status_changed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+    )
     op.add_column("lead", sa.Column("rating", sa.String(length=20), nullable=False, server_default=""))
     op.add_column("lead", sa.Column("qualified", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.add_column("lead", sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=True))
@@ -217,7 +229,12 @@ def upgrade() -> None:
     op.add_column("lead", sa.Column("do_not_email", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.add_column("lead", sa.Column("do_not_call", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.add_column("lead", sa.Column("do_not_fax", sa.Boolean(), nullable=False, server_default=sa.false()))
-    op.add_column("lead", sa.Column("custom_fields", postgresql.JSONB(astext_type=sa.Text()), nullable=False, server_default="{}"))
+    op.add_column(
+        "lead",
+        sa.Column(
+            "custom_fields", postgresql.JSONB(astext_type=sa.Text()), nullable=False, server_default="{}"
+        ),
+    )
     op.add_column("lead", sa.Column("merged_into_id", sa.Uuid(), nullable=True))
     op.add_column("lead", sa.Column("converted_at", sa.DateTime(timezone=True), nullable=True))
     op.execute(

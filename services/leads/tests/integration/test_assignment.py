@@ -6,11 +6,10 @@ import asyncio
 import datetime as dt
 from collections import Counter
 
-from sqlalchemy import select
-
 from crm.leads.v1 import events_pb2
 from crm_leads.app import definition
 from crm_leads.db import tables
+from sqlalchemy import select
 
 REPS = ["rep-1", "rep-2", "rep-3", "rep-4", "rep-5"]
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
-
 from crm.leads.v1 import events_pb2, leads_pb2
 from crm_leads.app import definition
 from crm_leads.automation.service import StatusService
 from crm_leads.db import tables
 from crm_leads.leads.models import Lead
+from sqlalchemy import select, update
 
 
 async def _create(leads, body, headers):

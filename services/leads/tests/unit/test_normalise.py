@@ -1,5 +1,5 @@
 import pytest
-from crm_leads.leads.normalise import normalise_email, normalise_phone
+from crm_platform.contact_points import normalise_email, normalise_phone
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@ from crm.common.v1 import contact_point_pb2
 from crm.deals.v1 import events_pb2 as deals_events
 from crm.leads.v1 import events_pb2 as leads_events
 from crm.leads.v1 import leads_pb2
+from crm_platform.contact_points import normalise_phone as to_e164
 from crm_telephony.phonebook.events import contact_record, lead_record
-from crm_telephony.phonebook.normalise import to_e164
 
 
 @pytest.mark.parametrize(

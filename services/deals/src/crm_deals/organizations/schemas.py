@@ -2,25 +2,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
+from crm_platform.contact_points import PhoneIn, PhoneOut
 from pydantic import BaseModel, ConfigDict, Field
 
-PhoneKindName = Literal["work", "mobile", "home", "fax"]
 Region = Annotated[
     str | None, Field(min_length=2, max_length=2, description="region for national numbers, e.g. IR, IL, HU")
 ]
-
-
-class PhoneIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    number: str = Field(min_length=1, max_length=40)
-    kind: PhoneKindName = "work"
-
-
-class PhoneOut(BaseModel):
-    e164: str
-    kind: PhoneKindName
 
 
 class OrganizationCreate(BaseModel):

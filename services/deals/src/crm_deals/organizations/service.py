@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 from crm_platform.auth import Principal
+from crm_platform.contact_points import normalise_domain, normalise_email, normalise_phone
 from crm_platform.errors import ValidationFailed
 from crm_platform.ids import new_id
 from crm_platform.outbox import add_event
@@ -15,7 +16,6 @@ from crm_deals.db import tables
 from crm_deals.organizations import events
 from crm_deals.organizations.exceptions import ContactNotFound, OrganizationNotFound
 from crm_deals.organizations.models import Contact, Organization
-from crm_deals.organizations.normalise import normalise_domain, normalise_email, normalise_phone
 from crm_deals.organizations.repository import OrganizationRepository
 from crm_deals.organizations.schemas import ContactCreate, OrganizationCreate, PhoneIn
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 from crm_platform.auth import Principal
 from crm_platform.celery import enqueue_after_commit
+from crm_platform.contact_points import normalise_phone
 from crm_platform.errors import Conflict, ValidationFailed
 from crm_platform.ids import new_id
 from prometheus_client import Counter
@@ -39,7 +40,6 @@ from crm_leads.intake.exceptions import (
 from crm_leads.intake.models import ImportJob, LeadSource
 from crm_leads.intake.repository import ImportJobRepository, LeadSourceRepository, SubmissionRepository
 from crm_leads.intake.schemas import LeadSourceCreate, LeadSourceUpdate
-from crm_leads.leads.normalise import normalise_phone
 from crm_leads.leads.schemas import LeadCreate
 from crm_leads.leads.service import LeadService
 from crm_leads.worker import celery

@@ -5,21 +5,10 @@ import uuid
 from decimal import Decimal
 from typing import Any, Literal
 
+from crm_platform.contact_points import PhoneIn, PhoneOut
 from pydantic import BaseModel, ConfigDict, Field
 
-PhoneKindName = Literal["work", "mobile", "home", "fax"]
 Rating = Literal["", "hot", "warm", "cold"]
-
-
-class PhoneIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    number: str = Field(min_length=1, max_length=40)
-    kind: PhoneKindName = "work"
-
-
-class PhoneOut(BaseModel):
-    e164: str
-    kind: PhoneKindName
 
 
 class LeadFields(BaseModel):

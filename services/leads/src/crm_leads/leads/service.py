@@ -14,6 +14,7 @@ from typing import Any
 from crm.leads.v1 import events_pb2
 from crm_platform.auth import Principal
 from crm_platform.celery import enqueue_after_commit
+from crm_platform.contact_points import company_key, normalise_email, normalise_phone
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, ValidationFailed
 from crm_platform.ids import new_id
@@ -24,7 +25,6 @@ from crm_leads.db import tables
 from crm_leads.leads import events
 from crm_leads.leads.exceptions import LeadNotFound
 from crm_leads.leads.models import CLOSED_STATUSES, CustomFieldDef, Lead, LeadAudit, LeadDuplicate
-from crm_leads.leads.normalise import company_key, normalise_email, normalise_phone
 from crm_leads.leads.repository import LeadRepository
 from crm_leads.leads.schemas import CustomFieldDefIn, LeadCreate, LeadFields, LeadUpdate, PhoneIn
 from crm_leads.worker import celery

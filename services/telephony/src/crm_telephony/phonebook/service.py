@@ -7,12 +7,12 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from crm_platform.contact_points import normalise_phone as to_e164
 from crm_platform.db import utcnow
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_telephony.phonebook.exceptions import InvalidPhone
 from crm_telephony.phonebook.models import PhoneIndexEntry
-from crm_telephony.phonebook.normalise import to_e164
 from crm_telephony.phonebook.repository import PhoneIndexRepository
 from crm_telephony.phonebook.schemas import IndexedRecord
 

@@ -22,7 +22,11 @@ async def test_lead_flows_from_rest_to_grpc_notify_and_telephony_within_two_seco
     started = time.monotonic()
     r = await leads.http.post(
         "/api/v1/leads",
-        json={"first_name": "Ali", "company": "Acme", "phones": [{"number": "0912 345 6789", "kind": "mobile"}]},
+        json={
+            "first_name": "Ali",
+            "company": "Acme",
+            "phones": [{"number": "0912 345 6789", "kind": "mobile"}],
+        },
         headers=leads.auth("admin"),
     )
     assert r.status_code == 201, r.text
@@ -35,7 +39,9 @@ async def test_lead_flows_from_rest_to_grpc_notify_and_telephony_within_two_seco
 
     async def notified():
         r = await notify.http.get(
-            "/api/v1/observed-events", params={"subject": "crm.leads.lead.created"}, headers=notify.auth("admin")
+            "/api/v1/observed-events",
+            params={"subject": "crm.leads.lead.created"},
+            headers=notify.auth("admin"),
         )
         items = r.json()["items"]
         return items if any(i["aggregate_id"] == lead_id for i in items) else None

@@ -22,16 +22,23 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from crm.common.v1 import contact_point_pb2 as crm_dot_common_dot_v1_dot_contact__point__pb2
 from crm.common.v1 import event_pb2 as crm_dot_common_dot_v1_dot_event__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63rm/notify/v1/events.proto\x12\rcrm.notify.v1\x1a\x19\x63rm/common/v1/event.proto\"b\n\x0bMessageSent\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63rm/notify/v1/events.proto\x12\rcrm.notify.v1\x1a!crm/common/v1/contact_point.proto\x1a\x19\x63rm/common/v1/event.proto\"\xdf\x01\n\x0bMessageSent\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x10\n\x08provider\x18\x04 \x01(\t\x12\x1c\n\x14provider_message_ids\x18\x05 \x03(\t\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\x05\x12\x10\n\x08segments\x18\x07 \x01(\x05\x12(\n\x06record\x18\x08 \x01(\x0b\x32\x18.crm.common.v1.RecordRef\"\xa3\x01\n\x10MessageDelivered\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x10\n\x08provider\x18\x04 \x01(\t\x12(\n\x06record\x18\x05 \x01(\x0b\x32\x18.crm.common.v1.RecordRef\"\xe5\x01\n\rMessageFailed\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x10\n\x08provider\x18\x04 \x01(\t\x12\x0c\n\x04\x63ode\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65\x61\x64_letter\x18\x07 \x01(\x08\x12\x10\n\x08\x61ttempts\x18\x08 \x01(\x05\x12(\n\x06record\x18\t \x01(\x0b\x32\x18.crm.common.v1.RecordRef\"\xa2\x01\n\x11MessageSuppressed\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12(\n\x06record\x18\x05 \x01(\x0b\x32\x18.crm.common.v1.RecordRefb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.notify.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MESSAGESENT']._serialized_start=72
-  _globals['_MESSAGESENT']._serialized_end=170
+  _globals['_MESSAGESENT']._serialized_start=108
+  _globals['_MESSAGESENT']._serialized_end=331
+  _globals['_MESSAGEDELIVERED']._serialized_start=334
+  _globals['_MESSAGEDELIVERED']._serialized_end=497
+  _globals['_MESSAGEFAILED']._serialized_start=500
+  _globals['_MESSAGEFAILED']._serialized_end=729
+  _globals['_MESSAGESUPPRESSED']._serialized_start=732
+  _globals['_MESSAGESUPPRESSED']._serialized_end=894
 # @@protoc_insertion_point(module_scope)

@@ -3,9 +3,12 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
+from crm.common.v1 import contact_point_pb2 as _contact_point_pb2
 from crm.common.v1 import event_pb2 as _event_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -26,21 +29,159 @@ class MessageSent(_message.Message):
     METADATA_FIELD_NUMBER: _builtins.int
     MESSAGE_ID_FIELD_NUMBER: _builtins.int
     CHANNEL_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    PROVIDER_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    SEGMENTS_FIELD_NUMBER: _builtins.int
+    RECORD_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     channel: _builtins.str
+    provider: _builtins.str
+    attempt: _builtins.int
+    segments: _builtins.int
     @_builtins.property
     def metadata(self) -> _event_pb2.EventMetadata: ...
+    @_builtins.property
+    def provider_message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids the provider gave the message (one per SMS segment)."""
+
+    @_builtins.property
+    def record(self) -> _contact_point_pb2.RecordRef: ...
     def __init__(
         self,
         *,
         metadata: _event_pb2.EventMetadata | None = ...,
         message_id: _builtins.str = ...,
         channel: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        provider_message_ids: _abc.Iterable[_builtins.str] | None = ...,
+        attempt: _builtins.int = ...,
+        segments: _builtins.int = ...,
+        record: _contact_point_pb2.RecordRef | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "record", b"record"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "message_id", b"message_id", "metadata", b"metadata"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "channel", b"channel", "message_id", b"message_id", "metadata", b"metadata", "provider", b"provider", "provider_message_ids", b"provider_message_ids", "record", b"record", "segments", b"segments"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MessageSent: _TypeAlias = MessageSent  # noqa: Y015
+
+@_typing.final
+class MessageDelivered(_message.Message):
+    """MessageDelivered is published on crm.notify.message.delivered when a receipt confirmed delivery."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METADATA_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    RECORD_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    channel: _builtins.str
+    provider: _builtins.str
+    @_builtins.property
+    def metadata(self) -> _event_pb2.EventMetadata: ...
+    @_builtins.property
+    def record(self) -> _contact_point_pb2.RecordRef: ...
+    def __init__(
+        self,
+        *,
+        metadata: _event_pb2.EventMetadata | None = ...,
+        message_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        record: _contact_point_pb2.RecordRef | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "record", b"record"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "message_id", b"message_id", "metadata", b"metadata", "provider", b"provider", "record", b"record"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MessageDelivered: _TypeAlias = MessageDelivered  # noqa: Y015
+
+@_typing.final
+class MessageFailed(_message.Message):
+    """MessageFailed is published on crm.notify.message.failed when a message will not be delivered."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METADATA_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DEAD_LETTER_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    RECORD_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    channel: _builtins.str
+    provider: _builtins.str
+    code: _builtins.str
+    """Provider or protocol code, e.g. "550" or "0x0000000B"."""
+    reason: _builtins.str
+    dead_letter: _builtins.bool
+    """True when retries were exhausted (the message is in the dead-letter state)."""
+    attempts: _builtins.int
+    @_builtins.property
+    def metadata(self) -> _event_pb2.EventMetadata: ...
+    @_builtins.property
+    def record(self) -> _contact_point_pb2.RecordRef: ...
+    def __init__(
+        self,
+        *,
+        metadata: _event_pb2.EventMetadata | None = ...,
+        message_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        code: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        dead_letter: _builtins.bool = ...,
+        attempts: _builtins.int = ...,
+        record: _contact_point_pb2.RecordRef | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "record", b"record"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "channel", b"channel", "code", b"code", "dead_letter", b"dead_letter", "message_id", b"message_id", "metadata", b"metadata", "provider", b"provider", "reason", b"reason", "record", b"record"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MessageFailed: _TypeAlias = MessageFailed  # noqa: Y015
+
+@_typing.final
+class MessageSuppressed(_message.Message):
+    """MessageSuppressed is published on crm.notify.message.suppressed when consent or preferences stopped a send."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METADATA_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    RECORD_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    channel: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def metadata(self) -> _event_pb2.EventMetadata: ...
+    @_builtins.property
+    def record(self) -> _contact_point_pb2.RecordRef: ...
+    def __init__(
+        self,
+        *,
+        metadata: _event_pb2.EventMetadata | None = ...,
+        message_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        record: _contact_point_pb2.RecordRef | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "record", b"record"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "message_id", b"message_id", "metadata", b"metadata", "reason", b"reason", "record", b"record"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MessageSuppressed: _TypeAlias = MessageSuppressed  # noqa: Y015

@@ -22,21 +22,35 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from crm.common.v1 import contact_point_pb2 as crm_dot_common_dot_v1_dot_contact__point__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63rm/notify/v1/notify.proto\x12\rcrm.notify.v1\"\xa3\x01\n\x17SendNotificationRequest\x12\x11\n\trecipient\x18\x01 \x01(\t\x12\'\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x16.crm.notify.v1.Channel\x12\x10\n\x08template\x18\x03 \x01(\t\x12\x0e\n\x06locale\x18\x04 \x01(\t\x12\x11\n\tdata_json\x18\x05 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\".\n\x18SendNotificationResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\t*n\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_EMAIL\x10\x01\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x02\x12\x0f\n\x0b\x43HANNEL_FAX\x10\x03\x12\x15\n\x11\x43HANNEL_PREFERRED\x10\x04\x32t\n\rNotifyService\x12\x63\n\x10SendNotification\x12&.crm.notify.v1.SendNotificationRequest\x1a\'.crm.notify.v1.SendNotificationResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63rm/notify/v1/notify.proto\x12\rcrm.notify.v1\x1a!crm/common/v1/contact_point.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"A\n\nAttachment\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\"\xdd\x02\n\x17SendNotificationRequest\x12\x11\n\trecipient\x18\x01 \x01(\t\x12\'\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x16.crm.notify.v1.Channel\x12\x10\n\x08template\x18\x03 \x01(\t\x12\x0e\n\x06locale\x18\x04 \x01(\t\x12\x11\n\tdata_json\x18\x05 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12(\n\x06record\x18\x07 \x01(\x0b\x32\x18.crm.common.v1.RecordRef\x12\'\n\x07purpose\x18\x08 \x01(\x0e\x32\x16.crm.notify.v1.Purpose\x12\x0f\n\x07subject\x18\t \x01(\t\x12\x11\n\tbody_text\x18\n \x01(\t\x12\x11\n\tbody_html\x18\x0b \x01(\t\x12.\n\x0b\x61ttachments\x18\x0c \x03(\x0b\x32\x19.crm.notify.v1.Attachment\"o\n\x18SendNotificationResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12,\n\x06status\x18\x02 \x01(\x0e\x32\x1c.crm.notify.v1.MessageStatus\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"\xda\x02\n\x0cNotification\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x16.crm.notify.v1.Channel\x12\'\n\x07purpose\x18\x03 \x01(\x0e\x32\x16.crm.notify.v1.Purpose\x12\x11\n\trecipient\x18\x04 \x01(\t\x12,\n\x06status\x18\x05 \x01(\x0e\x32\x1c.crm.notify.v1.MessageStatus\x12\x15\n\rstatus_reason\x18\x06 \x01(\t\x12\x10\n\x08provider\x18\x07 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x08 \x01(\x05\x12\x10\n\x08segments\x18\t \x01(\x05\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\",\n\x16GetNotificationRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\"L\n\x17GetNotificationResponse\x12\x31\n\x0cnotification\x18\x01 \x01(\x0b\x32\x1b.crm.notify.v1.Notification*n\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_EMAIL\x10\x01\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x02\x12\x0f\n\x0b\x43HANNEL_FAX\x10\x03\x12\x15\n\x11\x43HANNEL_PREFERRED\x10\x04*i\n\x07Purpose\x12\x17\n\x13PURPOSE_UNSPECIFIED\x10\x00\x12\x19\n\x15PURPOSE_TRANSACTIONAL\x10\x01\x12\x13\n\x0fPURPOSE_SERVICE\x10\x02\x12\x15\n\x11PURPOSE_MARKETING\x10\x03*\xaa\x02\n\rMessageStatus\x12\x1e\n\x1aMESSAGE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15MESSAGE_STATUS_QUEUED\x10\x01\x12\x1b\n\x17MESSAGE_STATUS_DEFERRED\x10\x02\x12\x1a\n\x16MESSAGE_STATUS_SENDING\x10\x03\x12\x1b\n\x17MESSAGE_STATUS_RETRYING\x10\x04\x12\x17\n\x13MESSAGE_STATUS_SENT\x10\x05\x12\x1c\n\x18MESSAGE_STATUS_DELIVERED\x10\x06\x12\x19\n\x15MESSAGE_STATUS_FAILED\x10\x07\x12\x17\n\x13MESSAGE_STATUS_DEAD\x10\x08\x12\x1d\n\x19MESSAGE_STATUS_SUPPRESSED\x10\t2\xd6\x01\n\rNotifyService\x12\x63\n\x10SendNotification\x12&.crm.notify.v1.SendNotificationRequest\x1a\'.crm.notify.v1.SendNotificationResponse\x12`\n\x0fGetNotification\x12%.crm.notify.v1.GetNotificationRequest\x1a&.crm.notify.v1.GetNotificationResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.notify.v1.notify_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHANNEL']._serialized_start=259
-  _globals['_CHANNEL']._serialized_end=369
-  _globals['_SENDNOTIFICATIONREQUEST']._serialized_start=46
-  _globals['_SENDNOTIFICATIONREQUEST']._serialized_end=209
-  _globals['_SENDNOTIFICATIONRESPONSE']._serialized_start=211
-  _globals['_SENDNOTIFICATIONRESPONSE']._serialized_end=257
-  _globals['_NOTIFYSERVICE']._serialized_start=371
-  _globals['_NOTIFYSERVICE']._serialized_end=487
+  _globals['_CHANNEL']._serialized_start=1118
+  _globals['_CHANNEL']._serialized_end=1228
+  _globals['_PURPOSE']._serialized_start=1230
+  _globals['_PURPOSE']._serialized_end=1335
+  _globals['_MESSAGESTATUS']._serialized_start=1338
+  _globals['_MESSAGESTATUS']._serialized_end=1636
+  _globals['_ATTACHMENT']._serialized_start=113
+  _globals['_ATTACHMENT']._serialized_end=178
+  _globals['_SENDNOTIFICATIONREQUEST']._serialized_start=181
+  _globals['_SENDNOTIFICATIONREQUEST']._serialized_end=530
+  _globals['_SENDNOTIFICATIONRESPONSE']._serialized_start=532
+  _globals['_SENDNOTIFICATIONRESPONSE']._serialized_end=643
+  _globals['_NOTIFICATION']._serialized_start=646
+  _globals['_NOTIFICATION']._serialized_end=992
+  _globals['_GETNOTIFICATIONREQUEST']._serialized_start=994
+  _globals['_GETNOTIFICATIONREQUEST']._serialized_end=1038
+  _globals['_GETNOTIFICATIONRESPONSE']._serialized_start=1040
+  _globals['_GETNOTIFICATIONRESPONSE']._serialized_end=1116
+  _globals['_NOTIFYSERVICE']._serialized_start=1639
+  _globals['_NOTIFYSERVICE']._serialized_end=1853
 # @@protoc_insertion_point(module_scope)

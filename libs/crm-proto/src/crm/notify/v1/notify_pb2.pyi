@@ -3,8 +3,12 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
+from crm.common.v1 import contact_point_pb2 as _contact_point_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -28,6 +32,7 @@ class _ChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Channel.Value
     CHANNEL_SMS: _Channel.ValueType  # 2
     CHANNEL_FAX: _Channel.ValueType  # 3
     CHANNEL_PREFERRED: _Channel.ValueType  # 4
+    """The recipient's preferred channel (from its preferences), else the first channel it can be reached on."""
 
 class Channel(_Channel, metaclass=_ChannelEnumTypeWrapper):
     """Channel is how a message travels."""
@@ -37,7 +42,95 @@ CHANNEL_EMAIL: Channel.ValueType  # 1
 CHANNEL_SMS: Channel.ValueType  # 2
 CHANNEL_FAX: Channel.ValueType  # 3
 CHANNEL_PREFERRED: Channel.ValueType  # 4
+"""The recipient's preferred channel (from its preferences), else the first channel it can be reached on."""
 Global___Channel: _TypeAlias = Channel  # noqa: Y015
+
+class _Purpose:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PurposeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Purpose.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PURPOSE_UNSPECIFIED: _Purpose.ValueType  # 0
+    PURPOSE_TRANSACTIONAL: _Purpose.ValueType  # 1
+    """Receipts, invoices, password resets: sent unless the contact point opted out of transactional mail."""
+    PURPOSE_SERVICE: _Purpose.ValueType  # 2
+    """Service notices (a rep's new lead, reminders): sent unless opted out; quiet hours apply."""
+    PURPOSE_MARKETING: _Purpose.ValueType  # 3
+    """Marketing and nurturing: needs a confirmed (double) opt-in; quiet hours apply."""
+
+class Purpose(_Purpose, metaclass=_PurposeEnumTypeWrapper):
+    """Purpose decides which consent a message needs."""
+
+PURPOSE_UNSPECIFIED: Purpose.ValueType  # 0
+PURPOSE_TRANSACTIONAL: Purpose.ValueType  # 1
+"""Receipts, invoices, password resets: sent unless the contact point opted out of transactional mail."""
+PURPOSE_SERVICE: Purpose.ValueType  # 2
+"""Service notices (a rep's new lead, reminders): sent unless opted out; quiet hours apply."""
+PURPOSE_MARKETING: Purpose.ValueType  # 3
+"""Marketing and nurturing: needs a confirmed (double) opt-in; quiet hours apply."""
+Global___Purpose: _TypeAlias = Purpose  # noqa: Y015
+
+class _MessageStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MessageStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MessageStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MESSAGE_STATUS_UNSPECIFIED: _MessageStatus.ValueType  # 0
+    MESSAGE_STATUS_QUEUED: _MessageStatus.ValueType  # 1
+    MESSAGE_STATUS_DEFERRED: _MessageStatus.ValueType  # 2
+    MESSAGE_STATUS_SENDING: _MessageStatus.ValueType  # 3
+    MESSAGE_STATUS_RETRYING: _MessageStatus.ValueType  # 4
+    MESSAGE_STATUS_SENT: _MessageStatus.ValueType  # 5
+    MESSAGE_STATUS_DELIVERED: _MessageStatus.ValueType  # 6
+    MESSAGE_STATUS_FAILED: _MessageStatus.ValueType  # 7
+    MESSAGE_STATUS_DEAD: _MessageStatus.ValueType  # 8
+    MESSAGE_STATUS_SUPPRESSED: _MessageStatus.ValueType  # 9
+
+class MessageStatus(_MessageStatus, metaclass=_MessageStatusEnumTypeWrapper):
+    """MessageStatus is where a message stands."""
+
+MESSAGE_STATUS_UNSPECIFIED: MessageStatus.ValueType  # 0
+MESSAGE_STATUS_QUEUED: MessageStatus.ValueType  # 1
+MESSAGE_STATUS_DEFERRED: MessageStatus.ValueType  # 2
+MESSAGE_STATUS_SENDING: MessageStatus.ValueType  # 3
+MESSAGE_STATUS_RETRYING: MessageStatus.ValueType  # 4
+MESSAGE_STATUS_SENT: MessageStatus.ValueType  # 5
+MESSAGE_STATUS_DELIVERED: MessageStatus.ValueType  # 6
+MESSAGE_STATUS_FAILED: MessageStatus.ValueType  # 7
+MESSAGE_STATUS_DEAD: MessageStatus.ValueType  # 8
+MESSAGE_STATUS_SUPPRESSED: MessageStatus.ValueType  # 9
+Global___MessageStatus: _TypeAlias = MessageStatus  # noqa: Y015
+
+@_typing.final
+class Attachment(_message.Message):
+    """Attachment is a document fetched by reference at send time (e.g. an invoice PDF)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    URL_FIELD_NUMBER: _builtins.int
+    FILENAME_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    url: _builtins.str
+    """http(s) URL the dispatcher downloads the content from."""
+    filename: _builtins.str
+    content_type: _builtins.str
+    """MIME type, e.g. "application/pdf"; guessed from the file name when empty."""
+    def __init__(
+        self,
+        *,
+        url: _builtins.str = ...,
+        filename: _builtins.str = ...,
+        content_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "filename", b"filename", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Attachment: _TypeAlias = Attachment  # noqa: Y015
 
 @_typing.final
 class SendNotificationRequest(_message.Message):
@@ -51,15 +144,36 @@ class SendNotificationRequest(_message.Message):
     LOCALE_FIELD_NUMBER: _builtins.int
     DATA_JSON_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    RECORD_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    BODY_TEXT_FIELD_NUMBER: _builtins.int
+    BODY_HTML_FIELD_NUMBER: _builtins.int
+    ATTACHMENTS_FIELD_NUMBER: _builtins.int
     recipient: _builtins.str
-    """Address for the channel: an email address, E.164 number or fax number."""
+    """Address for the channel: an email address, E.164 number or fax number. Empty when record is set."""
     channel: Global___Channel.ValueType
     template: _builtins.str
+    """Template key; empty when raw content (subject/body_text/body_html) is given."""
     locale: _builtins.str
+    """fa, he, hu or en; empty for the recipient's locale, else en."""
     data_json: _builtins.str
     """Template data as a JSON object."""
     idempotency_key: _builtins.str
     """A retried request with the same key never sends twice."""
+    purpose: Global___Purpose.ValueType
+    subject: _builtins.str
+    """Raw content, used when template is empty."""
+    body_text: _builtins.str
+    body_html: _builtins.str
+    @_builtins.property
+    def record(self) -> _contact_point_pb2.RecordRef:
+        """A CRM record to resolve into an address: service "notify"/record_type "user" (the user directory)
+        or service "leads"/record_type "lead" (notify's projection of lead contact points).
+        """
+
+    @_builtins.property
+    def attachments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attachment]: ...
     def __init__(
         self,
         *,
@@ -69,10 +183,16 @@ class SendNotificationRequest(_message.Message):
         locale: _builtins.str = ...,
         data_json: _builtins.str = ...,
         idempotency_key: _builtins.str = ...,
+        record: _contact_point_pb2.RecordRef | None = ...,
+        purpose: Global___Purpose.ValueType = ...,
+        subject: _builtins.str = ...,
+        body_text: _builtins.str = ...,
+        body_html: _builtins.str = ...,
+        attachments: _abc.Iterable[Global___Attachment] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "data_json", b"data_json", "idempotency_key", b"idempotency_key", "locale", b"locale", "recipient", b"recipient", "template", b"template"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "body_html", b"body_html", "body_text", b"body_text", "channel", b"channel", "data_json", b"data_json", "idempotency_key", b"idempotency_key", "locale", b"locale", "purpose", b"purpose", "recipient", b"recipient", "record", b"record", "subject", b"subject", "template", b"template"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -81,6 +201,87 @@ Global___SendNotificationRequest: _TypeAlias = SendNotificationRequest  # noqa: 
 @_typing.final
 class SendNotificationResponse(_message.Message):
     """SendNotificationResponse returns the message id at once."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    DUPLICATE_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    status: Global___MessageStatus.ValueType
+    duplicate: _builtins.bool
+    """True when the idempotency key matched an earlier request: nothing new was queued."""
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.str = ...,
+        status: Global___MessageStatus.ValueType = ...,
+        duplicate: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicate", b"duplicate", "message_id", b"message_id", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendNotificationResponse: _TypeAlias = SendNotificationResponse  # noqa: Y015
+
+@_typing.final
+class Notification(_message.Message):
+    """Notification is a message as notify sees it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    RECIPIENT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    STATUS_REASON_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    SEGMENTS_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    channel: Global___Channel.ValueType
+    purpose: Global___Purpose.ValueType
+    recipient: _builtins.str
+    status: Global___MessageStatus.ValueType
+    status_reason: _builtins.str
+    provider: _builtins.str
+    attempts: _builtins.int
+    segments: _builtins.int
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        purpose: Global___Purpose.ValueType = ...,
+        recipient: _builtins.str = ...,
+        status: Global___MessageStatus.ValueType = ...,
+        status_reason: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        attempts: _builtins.int = ...,
+        segments: _builtins.int = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "channel", b"channel", "created_at", b"created_at", "id", b"id", "provider", b"provider", "purpose", b"purpose", "recipient", b"recipient", "segments", b"segments", "status", b"status", "status_reason", b"status_reason", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Notification: _TypeAlias = Notification  # noqa: Y015
+
+@_typing.final
+class GetNotificationRequest(_message.Message):
+    """GetNotificationRequest names one message."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -97,4 +298,26 @@ class SendNotificationResponse(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___SendNotificationResponse: _TypeAlias = SendNotificationResponse  # noqa: Y015
+Global___GetNotificationRequest: _TypeAlias = GetNotificationRequest  # noqa: Y015
+
+@_typing.final
+class GetNotificationResponse(_message.Message):
+    """GetNotificationResponse carries the message's current state."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTIFICATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def notification(self) -> Global___Notification: ...
+    def __init__(
+        self,
+        *,
+        notification: Global___Notification | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["notification", b"notification"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["notification", b"notification"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetNotificationResponse: _TypeAlias = GetNotificationResponse  # noqa: Y015

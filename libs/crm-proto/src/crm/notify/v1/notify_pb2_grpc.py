@@ -40,6 +40,11 @@ class NotifyServiceStub:
                 request_serializer=crm_dot_notify_dot_v1_dot_notify__pb2.SendNotificationRequest.SerializeToString,
                 response_deserializer=crm_dot_notify_dot_v1_dot_notify__pb2.SendNotificationResponse.FromString,
                 _registered_method=True)
+        self.GetNotification = channel.unary_unary(
+                '/crm.notify.v1.NotifyService/GetNotification',
+                request_serializer=crm_dot_notify_dot_v1_dot_notify__pb2.GetNotificationRequest.SerializeToString,
+                response_deserializer=crm_dot_notify_dot_v1_dot_notify__pb2.GetNotificationResponse.FromString,
+                _registered_method=True)
 
 
 class NotifyServiceServicer:
@@ -53,6 +58,13 @@ class NotifyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetNotification(self, request, context):
+        """GetNotification returns a message's status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotifyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +72,11 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     servicer.SendNotification,
                     request_deserializer=crm_dot_notify_dot_v1_dot_notify__pb2.SendNotificationRequest.FromString,
                     response_serializer=crm_dot_notify_dot_v1_dot_notify__pb2.SendNotificationResponse.SerializeToString,
+            ),
+            'GetNotification': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNotification,
+                    request_deserializer=crm_dot_notify_dot_v1_dot_notify__pb2.GetNotificationRequest.FromString,
+                    response_serializer=crm_dot_notify_dot_v1_dot_notify__pb2.GetNotificationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +107,33 @@ class NotifyService:
             '/crm.notify.v1.NotifyService/SendNotification',
             crm_dot_notify_dot_v1_dot_notify__pb2.SendNotificationRequest.SerializeToString,
             crm_dot_notify_dot_v1_dot_notify__pb2.SendNotificationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNotification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.notify.v1.NotifyService/GetNotification',
+            crm_dot_notify_dot_v1_dot_notify__pb2.GetNotificationRequest.SerializeToString,
+            crm_dot_notify_dot_v1_dot_notify__pb2.GetNotificationResponse.FromString,
             options,
             channel_credentials,
             insecure,

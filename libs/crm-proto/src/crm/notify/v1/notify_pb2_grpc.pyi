@@ -35,6 +35,8 @@ class NotifyServiceStub:
     def __new__(cls, channel: _aio.Channel) -> NotifyServiceAsyncStub: ...
     SendNotification: _grpc.UnaryUnaryMultiCallable[_notify_pb2.SendNotificationRequest, _notify_pb2.SendNotificationResponse]
     """SendNotification queues one message for delivery."""
+    GetNotification: _grpc.UnaryUnaryMultiCallable[_notify_pb2.GetNotificationRequest, _notify_pb2.GetNotificationResponse]
+    """GetNotification returns a message's status."""
 
 @_typing.type_check_only
 class NotifyServiceAsyncStub(NotifyServiceStub):
@@ -43,6 +45,8 @@ class NotifyServiceAsyncStub(NotifyServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     SendNotification: _aio.UnaryUnaryMultiCallable[_notify_pb2.SendNotificationRequest, _notify_pb2.SendNotificationResponse]  # type: ignore[assignment]
     """SendNotification queues one message for delivery."""
+    GetNotification: _aio.UnaryUnaryMultiCallable[_notify_pb2.GetNotificationRequest, _notify_pb2.GetNotificationResponse]  # type: ignore[assignment]
+    """GetNotification returns a message's status."""
 
 class NotifyServiceServicer(metaclass=_abc_1.ABCMeta):
     """NotifyService dispatches email, SMS and fax."""
@@ -54,5 +58,13 @@ class NotifyServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_notify_pb2.SendNotificationResponse, _abc.Awaitable[_notify_pb2.SendNotificationResponse]]:
         """SendNotification queues one message for delivery."""
+
+    @_abc_1.abstractmethod
+    def GetNotification(
+        self,
+        request: _notify_pb2.GetNotificationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.GetNotificationResponse, _abc.Awaitable[_notify_pb2.GetNotificationResponse]]:
+        """GetNotification returns a message's status."""
 
 def add_NotifyServiceServicer_to_server(servicer: NotifyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -24,15 +24,16 @@ _sym_db = _symbol_database.Default()
 
 from crm.common.v1 import event_pb2 as crm_dot_common_dot_v1_dot_event__pb2
 from crm.common.v1 import money_pb2 as crm_dot_common_dot_v1_dot_money__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63rm/billing/v1/events.proto\x12\x0e\x63rm.billing.v1\x1a\x19\x63rm/common/v1/event.proto\x1a\x19\x63rm/common/v1/money.proto\"\x8b\x01\n\x0bInvoicePaid\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x12\n\ninvoice_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12#\n\x05total\x18\x04 \x01(\x0b\x32\x14.crm.common.v1.Moneyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63rm/billing/v1/events.proto\x12\x0e\x63rm.billing.v1\x1a\x19\x63rm/common/v1/event.proto\x1a\x19\x63rm/common/v1/money.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x01\n\x0bInvoicePaid\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x12\n\ninvoice_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12#\n\x05total\x18\x04 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\x15\n\rcustomer_kind\x18\x05 \x01(\t\x12+\n\x07paid_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.billing.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INVOICEPAID']._serialized_start=102
-  _globals['_INVOICEPAID']._serialized_end=241
+  _globals['_INVOICEPAID']._serialized_start=135
+  _globals['_INVOICEPAID']._serialized_end=342
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,7 @@ from crm.common.v1 import event_pb2 as _event_pb2
 from crm.common.v1 import money_pb2 as _money_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -28,12 +29,20 @@ class InvoicePaid(_message.Message):
     INVOICE_ID_FIELD_NUMBER: _builtins.int
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     TOTAL_FIELD_NUMBER: _builtins.int
+    CUSTOMER_KIND_FIELD_NUMBER: _builtins.int
+    PAID_AT_FIELD_NUMBER: _builtins.int
     invoice_id: _builtins.str
     customer_id: _builtins.str
+    customer_kind: _builtins.str
+    """What customer_id names in deals: "organization" or "contact"; empty = look it up in both."""
     @_builtins.property
     def metadata(self) -> _event_pb2.EventMetadata: ...
     @_builtins.property
     def total(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def paid_at(self) -> _timestamp_pb2.Timestamp:
+        """When the invoice became fully paid; empty = occurred_at of the metadata."""
+
     def __init__(
         self,
         *,
@@ -41,10 +50,12 @@ class InvoicePaid(_message.Message):
         invoice_id: _builtins.str = ...,
         customer_id: _builtins.str = ...,
         total: _money_pb2.Money | None = ...,
+        customer_kind: _builtins.str = ...,
+        paid_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "total", b"total"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "paid_at", b"paid_at", "total", b"total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "invoice_id", b"invoice_id", "metadata", b"metadata", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "customer_kind", b"customer_kind", "invoice_id", b"invoice_id", "metadata", b"metadata", "paid_at", b"paid_at", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

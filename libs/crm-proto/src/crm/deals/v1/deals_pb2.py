@@ -24,27 +24,90 @@ _sym_db = _symbol_database.Default()
 
 from crm.common.v1 import contact_point_pb2 as crm_dot_common_dot_v1_dot_contact__point__pb2
 from crm.common.v1 import money_pb2 as crm_dot_common_dot_v1_dot_money__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63rm/deals/v1/deals.proto\x12\x0c\x63rm.deals.v1\x1a!crm/common/v1/contact_point.proto\x1a\x19\x63rm/common/v1/money.proto\"p\n\x0cOrganization\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06\x64omain\x18\x03 \x01(\t\x12$\n\x06phones\x18\x04 \x03(\x0b\x32\x14.crm.common.v1.Phone\x12\x10\n\x08owner_id\x18\x05 \x01(\t\"\xb3\x01\n\x0bOpportunity\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x17\n\x0forganization_id\x18\x03 \x01(\t\x12\x12\n\ncontact_id\x18\x04 \x01(\t\x12$\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\x10\n\x08stage_id\x18\x06 \x01(\t\x12\x13\n\x0bprobability\x18\x07 \x01(\x05\x12\x10\n\x08owner_id\x18\x08 \x01(\t\"$\n\x16GetOrganizationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"K\n\x17GetOrganizationResponse\x12\x30\n\x0corganization\x18\x01 \x01(\x0b\x32\x1a.crm.deals.v1.Organization\"#\n\x15GetOpportunityRequest\x12\n\n\x02id\x18\x01 \x01(\t\"H\n\x16GetOpportunityResponse\x12.\n\x0bopportunity\x18\x01 \x01(\x0b\x32\x19.crm.deals.v1.Opportunity2\xcb\x01\n\x0c\x44\x65\x61lsService\x12^\n\x0fGetOrganization\x12$.crm.deals.v1.GetOrganizationRequest\x1a%.crm.deals.v1.GetOrganizationResponse\x12[\n\x0eGetOpportunity\x12#.crm.deals.v1.GetOpportunityRequest\x1a$.crm.deals.v1.GetOpportunityResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63rm/deals/v1/deals.proto\x12\x0c\x63rm.deals.v1\x1a!crm/common/v1/contact_point.proto\x1a\x19\x63rm/common/v1/money.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x01\n\x0cOrganization\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06\x64omain\x18\x03 \x01(\t\x12$\n\x06phones\x18\x04 \x03(\x0b\x32\x14.crm.common.v1.Phone\x12\x10\n\x08owner_id\x18\x05 \x01(\t\x12\x0c\n\x04team\x18\x06 \x01(\t\x12\x0e\n\x06\x65mails\x18\x07 \x03(\t\x12&\n\x07\x61\x64\x64ress\x18\x08 \x01(\x0b\x32\x15.crm.deals.v1.Address\x12\x14\n\x0c\x62uyer_status\x18\t \x01(\t\"\xf8\x01\n\x07\x43ontact\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0forganization_id\x18\x02 \x01(\t\x12\x12\n\nfirst_name\x18\x03 \x01(\t\x12\x11\n\tlast_name\x18\x04 \x01(\t\x12\x0e\n\x06\x65mails\x18\x05 \x03(\t\x12$\n\x06phones\x18\x06 \x03(\x0b\x32\x14.crm.common.v1.Phone\x12\x10\n\x08owner_id\x18\x07 \x01(\t\x12\x0c\n\x04team\x18\x08 \x01(\t\x12\r\n\x05title\x18\t \x01(\t\x12&\n\x07\x61\x64\x64ress\x18\n \x01(\x0b\x32\x15.crm.deals.v1.Address\x12\x14\n\x0c\x62uyer_status\x18\x0b \x01(\t\"]\n\x07\x41\x64\x64ress\x12\x0e\n\x06street\x18\x01 \x01(\t\x12\x0c\n\x04\x63ity\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\x12\x13\n\x0bpostal_code\x18\x04 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x05 \x01(\t\"\xdf\x03\n\x0bOpportunity\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x17\n\x0forganization_id\x18\x03 \x01(\t\x12\x12\n\ncontact_id\x18\x04 \x01(\t\x12$\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\x10\n\x08stage_id\x18\x06 \x01(\t\x12\x13\n\x0bprobability\x18\x07 \x01(\x05\x12\x10\n\x08owner_id\x18\x08 \x01(\t\x12\x13\n\x0bpipeline_id\x18\t \x01(\t\x12\x0e\n\x06status\x18\n \x01(\t\x12\x19\n\x11\x66orecast_category\x18\x0b \x01(\t\x12\x1b\n\x13\x65xpected_close_date\x18\x0c \x01(\t\x12\x0e\n\x06source\x18\r \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x0e \x01(\t\x12\x13\n\x0blost_reason\x18\x0f \x01(\t\x12\x11\n\tnext_step\x18\x10 \x01(\t\x12\x0c\n\x04team\x18\x11 \x01(\t\x12\x0f\n\x07lead_id\x18\x12 \x01(\t\x12\x34\n\x10stage_entered_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"$\n\x16GetOrganizationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"K\n\x17GetOrganizationResponse\x12\x30\n\x0corganization\x18\x01 \x01(\x0b\x32\x1a.crm.deals.v1.Organization\"#\n\x15GetOpportunityRequest\x12\n\n\x02id\x18\x01 \x01(\t\"H\n\x16GetOpportunityResponse\x12.\n\x0bopportunity\x18\x01 \x01(\x0b\x32\x19.crm.deals.v1.Opportunity\"\x1f\n\x11GetContactRequest\x12\n\n\x02id\x18\x01 \x01(\t\"<\n\x12GetContactResponse\x12&\n\x07\x63ontact\x18\x01 \x01(\x0b\x32\x15.crm.deals.v1.Contact\"\xbe\x02\n\x0cLeadSnapshot\x12\x0f\n\x07lead_id\x18\x01 \x01(\t\x12\x12\n\nfirst_name\x18\x02 \x01(\t\x12\x11\n\tlast_name\x18\x03 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\x12\x0e\n\x06\x65mails\x18\x06 \x03(\t\x12$\n\x06phones\x18\x07 \x03(\x0b\x32\x14.crm.common.v1.Phone\x12\x0f\n\x07website\x18\x08 \x01(\t\x12&\n\x07\x61\x64\x64ress\x18\t \x01(\x0b\x32\x15.crm.deals.v1.Address\x12\x10\n\x08industry\x18\n \x01(\t\x12\x0e\n\x06source\x18\x0b \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x0c \x01(\t\x12\x10\n\x08owner_id\x18\r \x01(\t\x12\x0c\n\x04team\x18\x0e \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0f \x01(\t\"\xd2\x02\n\x0cLeadActivity\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12\x10\n\x08owner_id\x18\x05 \x01(\t\x12*\n\x06\x64ue_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07\x64one_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tstarts_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07\x65nds_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x0b \x01(\t\"\xf2\x01\n\x11\x43onversionOptions\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x12\n\ncontact_id\x18\x02 \x01(\t\x12\x19\n\x11skip_organization\x18\x03 \x01(\x08\x12\x18\n\x10opportunity_name\x18\x04 \x01(\t\x12$\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\x1b\n\x13\x65xpected_close_date\x18\x06 \x01(\t\x12\x13\n\x0bpipeline_id\x18\x07 \x01(\t\x12\x10\n\x08stage_id\x18\x08 \x01(\t\x12\x11\n\tnext_step\x18\t \x01(\t\">\n\x0eMatchCandidate\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nmatched_on\x18\x03 \x03(\t\"\xb3\x01\n\nRecordPlan\x12.\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x1e.crm.deals.v1.ConversionAction\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x12\n\nmatched_on\x18\x04 \x03(\t\x12\x15\n\rfilled_fields\x18\x05 \x03(\t\x12\x30\n\ncandidates\x18\x06 \x03(\x0b\x32\x1c.crm.deals.v1.MatchCandidate\"\xc4\x01\n\x0fOpportunityPlan\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bpipeline_id\x18\x02 \x01(\t\x12\x10\n\x08stage_id\x18\x03 \x01(\t\x12\x12\n\nstage_name\x18\x04 \x01(\t\x12\x13\n\x0bprobability\x18\x05 \x01(\x05\x12$\n\x06\x61mount\x18\x06 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\x1b\n\x13\x65xpected_close_date\x18\x07 \x01(\t\x12\x10\n\x08owner_id\x18\x08 \x01(\t\"\x92\x01\n\x1cPreviewLeadConversionRequest\x12(\n\x04lead\x18\x01 \x01(\x0b\x32\x1a.crm.deals.v1.LeadSnapshot\x12\x30\n\x07options\x18\x02 \x01(\x0b\x32\x1f.crm.deals.v1.ConversionOptions\x12\x16\n\x0e\x61\x63tivity_count\x18\x03 \x01(\x05\"\xca\x01\n\x1dPreviewLeadConversionResponse\x12.\n\x0corganization\x18\x01 \x01(\x0b\x32\x18.crm.deals.v1.RecordPlan\x12)\n\x07\x63ontact\x18\x02 \x01(\x0b\x32\x18.crm.deals.v1.RecordPlan\x12\x32\n\x0bopportunity\x18\x03 \x01(\x0b\x32\x1d.crm.deals.v1.OpportunityPlan\x12\x1a\n\x12\x61\x63tivities_to_move\x18\x04 \x01(\x05\"\xc9\x01\n\x12\x43onvertLeadRequest\x12\x15\n\rconversion_id\x18\x01 \x01(\t\x12(\n\x04lead\x18\x02 \x01(\x0b\x32\x1a.crm.deals.v1.LeadSnapshot\x12.\n\nactivities\x18\x03 \x03(\x0b\x32\x1a.crm.deals.v1.LeadActivity\x12\x30\n\x07options\x18\x04 \x01(\x0b\x32\x1f.crm.deals.v1.ConversionOptions\x12\x10\n\x08\x61\x63tor_id\x18\x05 \x01(\t\">\n\rMovedActivity\x12\x18\n\x10lead_activity_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tivity_id\x18\x02 \x01(\t\"\xed\x01\n\x10\x43onversionResult\x12\x15\n\rconversion_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\x17\n\x0forganization_id\x18\x03 \x01(\t\x12\x12\n\ncontact_id\x18\x04 \x01(\t\x12\x16\n\x0eopportunity_id\x18\x05 \x01(\t\x12\x1c\n\x14organization_created\x18\x06 \x01(\x08\x12\x17\n\x0f\x63ontact_created\x18\x07 \x01(\x08\x12\x35\n\x10moved_activities\x18\x08 \x03(\x0b\x32\x1b.crm.deals.v1.MovedActivity\"W\n\x13\x43onvertLeadResponse\x12.\n\x06result\x18\x01 \x01(\x0b\x32\x1e.crm.deals.v1.ConversionResult\x12\x10\n\x08replayed\x18\x02 \x01(\x08\"m\n\x0cReportFilter\x12\x10\n\x08owner_id\x18\x01 \x01(\t\x12\x0c\n\x04team\x18\x02 \x01(\t\x12\x13\n\x0bpipeline_id\x18\x03 \x01(\t\x12\x14\n\x0cperiod_start\x18\x04 \x01(\t\x12\x12\n\nperiod_end\x18\x05 \x01(\t\"\xab\x01\n\x0b\x46unnelStage\x12\x10\n\x08stage_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x05\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x03\x12#\n\x05value\x18\x06 \x03(\x0b\x32\x14.crm.common.v1.Money\x12\x0f\n\x07reached\x18\x07 \x01(\x03\x12\x17\n\x0f\x63onversion_rate\x18\x08 \x01(\t\"D\n\x16GetFunnelReportRequest\x12*\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1a.crm.deals.v1.ReportFilter\"Y\n\x17GetFunnelReportResponse\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\t\x12)\n\x06stages\x18\x02 \x03(\x0b\x32\x19.crm.deals.v1.FunnelStage\"\x9a\x01\n\x0b\x46orecastRow\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x15\n\rcurrency_code\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\x10\n\x08pipeline\x18\x04 \x01(\t\x12\x10\n\x08weighted\x18\x05 \x01(\t\x12\x0e\n\x06\x63ommit\x18\x06 \x01(\t\x12\x11\n\tbest_case\x18\x07 \x01(\t\x12\x0e\n\x06\x63losed\x18\x08 \x01(\t\"\x83\x01\n\x18GetForecastReportRequest\x12*\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1a.crm.deals.v1.ReportFilter\x12,\n\x06period\x18\x02 \x01(\x0e\x32\x1c.crm.deals.v1.ForecastPeriod\x12\r\n\x05\x61s_of\x18\x03 \x01(\t\"D\n\x19GetForecastReportResponse\x12\'\n\x04rows\x18\x01 \x03(\x0b\x32\x19.crm.deals.v1.ForecastRow\"F\n\nWinLossRow\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0b\n\x03won\x18\x02 \x01(\x03\x12\x0c\n\x04lost\x18\x03 \x01(\x03\x12\x10\n\x08win_rate\x18\x04 \x01(\t\"E\n\x17GetWinLossReportRequest\x12*\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1a.crm.deals.v1.ReportFilter\"y\n\x18GetWinLossReportResponse\x12+\n\tby_source\x18\x01 \x03(\x0b\x32\x18.crm.deals.v1.WinLossRow\x12\x30\n\x0e\x62y_lost_reason\x18\x02 \x03(\x0b\x32\x18.crm.deals.v1.WinLossRow\"V\n\rStageDuration\x12\x10\n\x08stage_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07samples\x18\x03 \x01(\x03\x12\x14\n\x0c\x61verage_days\x18\x04 \x01(\t\"K\n\x1dGetStageDurationReportRequest\x12*\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1a.crm.deals.v1.ReportFilter\"M\n\x1eGetStageDurationReportResponse\x12+\n\x06stages\x18\x01 \x03(\x0b\x32\x1b.crm.deals.v1.StageDuration*\x8c\x01\n\x10\x43onversionAction\x12!\n\x1d\x43ONVERSION_ACTION_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ONVERSION_ACTION_CREATE\x10\x01\x12\x1b\n\x17\x43ONVERSION_ACTION_REUSE\x10\x02\x12\x1a\n\x16\x43ONVERSION_ACTION_SKIP\x10\x03*i\n\x0e\x46orecastPeriod\x12\x1f\n\x1b\x46ORECAST_PERIOD_UNSPECIFIED\x10\x00\x12\x19\n\x15\x46ORECAST_PERIOD_MONTH\x10\x01\x12\x1b\n\x17\x46ORECAST_PERIOD_QUARTER\x10\x02\x32\x80\x07\n\x0c\x44\x65\x61lsService\x12^\n\x0fGetOrganization\x12$.crm.deals.v1.GetOrganizationRequest\x1a%.crm.deals.v1.GetOrganizationResponse\x12[\n\x0eGetOpportunity\x12#.crm.deals.v1.GetOpportunityRequest\x1a$.crm.deals.v1.GetOpportunityResponse\x12O\n\nGetContact\x12\x1f.crm.deals.v1.GetContactRequest\x1a .crm.deals.v1.GetContactResponse\x12p\n\x15PreviewLeadConversion\x12*.crm.deals.v1.PreviewLeadConversionRequest\x1a+.crm.deals.v1.PreviewLeadConversionResponse\x12R\n\x0b\x43onvertLead\x12 .crm.deals.v1.ConvertLeadRequest\x1a!.crm.deals.v1.ConvertLeadResponse\x12^\n\x0fGetFunnelReport\x12$.crm.deals.v1.GetFunnelReportRequest\x1a%.crm.deals.v1.GetFunnelReportResponse\x12\x64\n\x11GetForecastReport\x12&.crm.deals.v1.GetForecastReportRequest\x1a\'.crm.deals.v1.GetForecastReportResponse\x12\x61\n\x10GetWinLossReport\x12%.crm.deals.v1.GetWinLossReportRequest\x1a&.crm.deals.v1.GetWinLossReportResponse\x12s\n\x16GetStageDurationReport\x12+.crm.deals.v1.GetStageDurationReportRequest\x1a,.crm.deals.v1.GetStageDurationReportResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.deals.v1.deals_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ORGANIZATION']._serialized_start=104
-  _globals['_ORGANIZATION']._serialized_end=216
-  _globals['_OPPORTUNITY']._serialized_start=219
-  _globals['_OPPORTUNITY']._serialized_end=398
-  _globals['_GETORGANIZATIONREQUEST']._serialized_start=400
-  _globals['_GETORGANIZATIONREQUEST']._serialized_end=436
-  _globals['_GETORGANIZATIONRESPONSE']._serialized_start=438
-  _globals['_GETORGANIZATIONRESPONSE']._serialized_end=513
-  _globals['_GETOPPORTUNITYREQUEST']._serialized_start=515
-  _globals['_GETOPPORTUNITYREQUEST']._serialized_end=550
-  _globals['_GETOPPORTUNITYRESPONSE']._serialized_start=552
-  _globals['_GETOPPORTUNITYRESPONSE']._serialized_end=624
-  _globals['_DEALSSERVICE']._serialized_start=627
-  _globals['_DEALSSERVICE']._serialized_end=830
+  _globals['_CONVERSIONACTION']._serialized_start=5114
+  _globals['_CONVERSIONACTION']._serialized_end=5254
+  _globals['_FORECASTPERIOD']._serialized_start=5256
+  _globals['_FORECASTPERIOD']._serialized_end=5361
+  _globals['_ORGANIZATION']._serialized_start=138
+  _globals['_ORGANIZATION']._serialized_end=342
+  _globals['_CONTACT']._serialized_start=345
+  _globals['_CONTACT']._serialized_end=593
+  _globals['_ADDRESS']._serialized_start=595
+  _globals['_ADDRESS']._serialized_end=688
+  _globals['_OPPORTUNITY']._serialized_start=691
+  _globals['_OPPORTUNITY']._serialized_end=1170
+  _globals['_GETORGANIZATIONREQUEST']._serialized_start=1172
+  _globals['_GETORGANIZATIONREQUEST']._serialized_end=1208
+  _globals['_GETORGANIZATIONRESPONSE']._serialized_start=1210
+  _globals['_GETORGANIZATIONRESPONSE']._serialized_end=1285
+  _globals['_GETOPPORTUNITYREQUEST']._serialized_start=1287
+  _globals['_GETOPPORTUNITYREQUEST']._serialized_end=1322
+  _globals['_GETOPPORTUNITYRESPONSE']._serialized_start=1324
+  _globals['_GETOPPORTUNITYRESPONSE']._serialized_end=1396
+  _globals['_GETCONTACTREQUEST']._serialized_start=1398
+  _globals['_GETCONTACTREQUEST']._serialized_end=1429
+  _globals['_GETCONTACTRESPONSE']._serialized_start=1431
+  _globals['_GETCONTACTRESPONSE']._serialized_end=1491
+  _globals['_LEADSNAPSHOT']._serialized_start=1494
+  _globals['_LEADSNAPSHOT']._serialized_end=1812
+  _globals['_LEADACTIVITY']._serialized_start=1815
+  _globals['_LEADACTIVITY']._serialized_end=2153
+  _globals['_CONVERSIONOPTIONS']._serialized_start=2156
+  _globals['_CONVERSIONOPTIONS']._serialized_end=2398
+  _globals['_MATCHCANDIDATE']._serialized_start=2400
+  _globals['_MATCHCANDIDATE']._serialized_end=2462
+  _globals['_RECORDPLAN']._serialized_start=2465
+  _globals['_RECORDPLAN']._serialized_end=2644
+  _globals['_OPPORTUNITYPLAN']._serialized_start=2647
+  _globals['_OPPORTUNITYPLAN']._serialized_end=2843
+  _globals['_PREVIEWLEADCONVERSIONREQUEST']._serialized_start=2846
+  _globals['_PREVIEWLEADCONVERSIONREQUEST']._serialized_end=2992
+  _globals['_PREVIEWLEADCONVERSIONRESPONSE']._serialized_start=2995
+  _globals['_PREVIEWLEADCONVERSIONRESPONSE']._serialized_end=3197
+  _globals['_CONVERTLEADREQUEST']._serialized_start=3200
+  _globals['_CONVERTLEADREQUEST']._serialized_end=3401
+  _globals['_MOVEDACTIVITY']._serialized_start=3403
+  _globals['_MOVEDACTIVITY']._serialized_end=3465
+  _globals['_CONVERSIONRESULT']._serialized_start=3468
+  _globals['_CONVERSIONRESULT']._serialized_end=3705
+  _globals['_CONVERTLEADRESPONSE']._serialized_start=3707
+  _globals['_CONVERTLEADRESPONSE']._serialized_end=3794
+  _globals['_REPORTFILTER']._serialized_start=3796
+  _globals['_REPORTFILTER']._serialized_end=3905
+  _globals['_FUNNELSTAGE']._serialized_start=3908
+  _globals['_FUNNELSTAGE']._serialized_end=4079
+  _globals['_GETFUNNELREPORTREQUEST']._serialized_start=4081
+  _globals['_GETFUNNELREPORTREQUEST']._serialized_end=4149
+  _globals['_GETFUNNELREPORTRESPONSE']._serialized_start=4151
+  _globals['_GETFUNNELREPORTRESPONSE']._serialized_end=4240
+  _globals['_FORECASTROW']._serialized_start=4243
+  _globals['_FORECASTROW']._serialized_end=4397
+  _globals['_GETFORECASTREPORTREQUEST']._serialized_start=4400
+  _globals['_GETFORECASTREPORTREQUEST']._serialized_end=4531
+  _globals['_GETFORECASTREPORTRESPONSE']._serialized_start=4533
+  _globals['_GETFORECASTREPORTRESPONSE']._serialized_end=4601
+  _globals['_WINLOSSROW']._serialized_start=4603
+  _globals['_WINLOSSROW']._serialized_end=4673
+  _globals['_GETWINLOSSREPORTREQUEST']._serialized_start=4675
+  _globals['_GETWINLOSSREPORTREQUEST']._serialized_end=4744
+  _globals['_GETWINLOSSREPORTRESPONSE']._serialized_start=4746
+  _globals['_GETWINLOSSREPORTRESPONSE']._serialized_end=4867
+  _globals['_STAGEDURATION']._serialized_start=4869
+  _globals['_STAGEDURATION']._serialized_end=4955
+  _globals['_GETSTAGEDURATIONREPORTREQUEST']._serialized_start=4957
+  _globals['_GETSTAGEDURATIONREPORTREQUEST']._serialized_end=5032
+  _globals['_GETSTAGEDURATIONREPORTRESPONSE']._serialized_start=5034
+  _globals['_GETSTAGEDURATIONREPORTRESPONSE']._serialized_end=5111
+  _globals['_DEALSSERVICE']._serialized_start=5364
+  _globals['_DEALSSERVICE']._serialized_end=6260
 # @@protoc_insertion_point(module_scope)

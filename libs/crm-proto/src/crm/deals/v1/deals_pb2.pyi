@@ -8,7 +8,9 @@ from crm.common.v1 import contact_point_pb2 as _contact_point_pb2
 from crm.common.v1 import money_pb2 as _money_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -19,6 +21,44 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _ConversionAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ConversionActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ConversionAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONVERSION_ACTION_UNSPECIFIED: _ConversionAction.ValueType  # 0
+    CONVERSION_ACTION_CREATE: _ConversionAction.ValueType  # 1
+    CONVERSION_ACTION_REUSE: _ConversionAction.ValueType  # 2
+    CONVERSION_ACTION_SKIP: _ConversionAction.ValueType  # 3
+
+class ConversionAction(_ConversionAction, metaclass=_ConversionActionEnumTypeWrapper):
+    """ConversionAction says what a conversion does with a record."""
+
+CONVERSION_ACTION_UNSPECIFIED: ConversionAction.ValueType  # 0
+CONVERSION_ACTION_CREATE: ConversionAction.ValueType  # 1
+CONVERSION_ACTION_REUSE: ConversionAction.ValueType  # 2
+CONVERSION_ACTION_SKIP: ConversionAction.ValueType  # 3
+Global___ConversionAction: _TypeAlias = ConversionAction  # noqa: Y015
+
+class _ForecastPeriod:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ForecastPeriodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ForecastPeriod.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FORECAST_PERIOD_UNSPECIFIED: _ForecastPeriod.ValueType  # 0
+    FORECAST_PERIOD_MONTH: _ForecastPeriod.ValueType  # 1
+    FORECAST_PERIOD_QUARTER: _ForecastPeriod.ValueType  # 2
+
+class ForecastPeriod(_ForecastPeriod, metaclass=_ForecastPeriodEnumTypeWrapper):
+    """ForecastPeriod is the bucket of a forecast."""
+
+FORECAST_PERIOD_UNSPECIFIED: ForecastPeriod.ValueType  # 0
+FORECAST_PERIOD_MONTH: ForecastPeriod.ValueType  # 1
+FORECAST_PERIOD_QUARTER: ForecastPeriod.ValueType  # 2
+Global___ForecastPeriod: _TypeAlias = ForecastPeriod  # noqa: Y015
 
 @_typing.final
 class Organization(_message.Message):
@@ -31,12 +71,23 @@ class Organization(_message.Message):
     DOMAIN_FIELD_NUMBER: _builtins.int
     PHONES_FIELD_NUMBER: _builtins.int
     OWNER_ID_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    EMAILS_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    BUYER_STATUS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     domain: _builtins.str
     owner_id: _builtins.str
+    team: _builtins.str
+    buyer_status: _builtins.str
+    """Customer lifecycle: "prospect", "one_time", "returning" or "regular"."""
     @_builtins.property
     def phones(self) -> _containers.RepeatedCompositeFieldContainer[_contact_point_pb2.Phone]: ...
+    @_builtins.property
+    def emails(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def address(self) -> Global___Address: ...
     def __init__(
         self,
         *,
@@ -45,14 +96,107 @@ class Organization(_message.Message):
         domain: _builtins.str = ...,
         phones: _abc.Iterable[_contact_point_pb2.Phone] | None = ...,
         owner_id: _builtins.str = ...,
+        team: _builtins.str = ...,
+        emails: _abc.Iterable[_builtins.str] | None = ...,
+        address: Global___Address | None = ...,
+        buyer_status: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["address", b"address"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["domain", b"domain", "id", b"id", "name", b"name", "owner_id", b"owner_id", "phones", b"phones"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "buyer_status", b"buyer_status", "domain", b"domain", "emails", b"emails", "id", b"id", "name", b"name", "owner_id", b"owner_id", "phones", b"phones", "team", b"team"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Organization: _TypeAlias = Organization  # noqa: Y015
+
+@_typing.final
+class Contact(_message.Message):
+    """Contact is a person, alone (B2C) or working for an organization (B2B)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    FIRST_NAME_FIELD_NUMBER: _builtins.int
+    LAST_NAME_FIELD_NUMBER: _builtins.int
+    EMAILS_FIELD_NUMBER: _builtins.int
+    PHONES_FIELD_NUMBER: _builtins.int
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    BUYER_STATUS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    organization_id: _builtins.str
+    first_name: _builtins.str
+    last_name: _builtins.str
+    owner_id: _builtins.str
+    team: _builtins.str
+    title: _builtins.str
+    buyer_status: _builtins.str
+    """Customer lifecycle: "prospect", "one_time", "returning" or "regular"."""
+    @_builtins.property
+    def emails(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def phones(self) -> _containers.RepeatedCompositeFieldContainer[_contact_point_pb2.Phone]: ...
+    @_builtins.property
+    def address(self) -> Global___Address: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        organization_id: _builtins.str = ...,
+        first_name: _builtins.str = ...,
+        last_name: _builtins.str = ...,
+        emails: _abc.Iterable[_builtins.str] | None = ...,
+        phones: _abc.Iterable[_contact_point_pb2.Phone] | None = ...,
+        owner_id: _builtins.str = ...,
+        team: _builtins.str = ...,
+        title: _builtins.str = ...,
+        address: Global___Address | None = ...,
+        buyer_status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["address", b"address"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "buyer_status", b"buyer_status", "emails", b"emails", "first_name", b"first_name", "id", b"id", "last_name", b"last_name", "organization_id", b"organization_id", "owner_id", b"owner_id", "phones", b"phones", "team", b"team", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Contact: _TypeAlias = Contact  # noqa: Y015
+
+@_typing.final
+class Address(_message.Message):
+    """Address is a postal address."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STREET_FIELD_NUMBER: _builtins.int
+    CITY_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
+    POSTAL_CODE_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    street: _builtins.str
+    city: _builtins.str
+    region: _builtins.str
+    postal_code: _builtins.str
+    country: _builtins.str
+    """ISO 3166-1 alpha-2."""
+    def __init__(
+        self,
+        *,
+        street: _builtins.str = ...,
+        city: _builtins.str = ...,
+        region: _builtins.str = ...,
+        postal_code: _builtins.str = ...,
+        country: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["city", b"city", "country", b"country", "postal_code", b"postal_code", "region", b"region", "street", b"street"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Address: _TypeAlias = Address  # noqa: Y015
 
 @_typing.final
 class Opportunity(_message.Message):
@@ -68,6 +212,18 @@ class Opportunity(_message.Message):
     STAGE_ID_FIELD_NUMBER: _builtins.int
     PROBABILITY_FIELD_NUMBER: _builtins.int
     OWNER_ID_FIELD_NUMBER: _builtins.int
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    FORECAST_CATEGORY_FIELD_NUMBER: _builtins.int
+    EXPECTED_CLOSE_DATE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    LOST_REASON_FIELD_NUMBER: _builtins.int
+    NEXT_STEP_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    STAGE_ENTERED_AT_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     organization_id: _builtins.str
@@ -75,8 +231,25 @@ class Opportunity(_message.Message):
     stage_id: _builtins.str
     probability: _builtins.int
     owner_id: _builtins.str
+    pipeline_id: _builtins.str
+    status: _builtins.str
+    """"open", "won" or "lost"."""
+    forecast_category: _builtins.str
+    """"pipeline", "best_case", "commit", "closed" or "omitted"."""
+    expected_close_date: _builtins.str
+    """Expected close date, "YYYY-MM-DD"; empty when unknown."""
+    source: _builtins.str
+    campaign: _builtins.str
+    lost_reason: _builtins.str
+    next_step: _builtins.str
+    team: _builtins.str
+    lead_id: _builtins.str
     @_builtins.property
     def amount(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def stage_entered_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -88,10 +261,22 @@ class Opportunity(_message.Message):
         stage_id: _builtins.str = ...,
         probability: _builtins.int = ...,
         owner_id: _builtins.str = ...,
+        pipeline_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        forecast_category: _builtins.str = ...,
+        expected_close_date: _builtins.str = ...,
+        source: _builtins.str = ...,
+        campaign: _builtins.str = ...,
+        lost_reason: _builtins.str = ...,
+        next_step: _builtins.str = ...,
+        team: _builtins.str = ...,
+        lead_id: _builtins.str = ...,
+        stage_entered_at: _timestamp_pb2.Timestamp | None = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "created_at", b"created_at", "stage_entered_at", b"stage_entered_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "contact_id", b"contact_id", "id", b"id", "name", b"name", "organization_id", b"organization_id", "owner_id", b"owner_id", "probability", b"probability", "stage_id", b"stage_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "campaign", b"campaign", "contact_id", b"contact_id", "created_at", b"created_at", "expected_close_date", b"expected_close_date", "forecast_category", b"forecast_category", "id", b"id", "lead_id", b"lead_id", "lost_reason", b"lost_reason", "name", b"name", "next_step", b"next_step", "organization_id", b"organization_id", "owner_id", b"owner_id", "pipeline_id", b"pipeline_id", "probability", b"probability", "source", b"source", "stage_entered_at", b"stage_entered_at", "stage_id", b"stage_id", "status", b"status", "team", b"team"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -182,3 +367,914 @@ class GetOpportunityResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetOpportunityResponse: _TypeAlias = GetOpportunityResponse  # noqa: Y015
+
+@_typing.final
+class GetContactRequest(_message.Message):
+    """GetContactRequest reads one contact."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContactRequest: _TypeAlias = GetContactRequest  # noqa: Y015
+
+@_typing.final
+class GetContactResponse(_message.Message):
+    """GetContactResponse returns the contact."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def contact(self) -> Global___Contact: ...
+    def __init__(
+        self,
+        *,
+        contact: Global___Contact | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContactResponse: _TypeAlias = GetContactResponse  # noqa: Y015
+
+@_typing.final
+class LeadSnapshot(_message.Message):
+    """LeadSnapshot is what the leads service sends about a lead it converts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    FIRST_NAME_FIELD_NUMBER: _builtins.int
+    LAST_NAME_FIELD_NUMBER: _builtins.int
+    COMPANY_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    EMAILS_FIELD_NUMBER: _builtins.int
+    PHONES_FIELD_NUMBER: _builtins.int
+    WEBSITE_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    INDUSTRY_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    lead_id: _builtins.str
+    first_name: _builtins.str
+    last_name: _builtins.str
+    company: _builtins.str
+    title: _builtins.str
+    website: _builtins.str
+    industry: _builtins.str
+    source: _builtins.str
+    campaign: _builtins.str
+    owner_id: _builtins.str
+    team: _builtins.str
+    description: _builtins.str
+    @_builtins.property
+    def emails(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def phones(self) -> _containers.RepeatedCompositeFieldContainer[_contact_point_pb2.Phone]: ...
+    @_builtins.property
+    def address(self) -> Global___Address: ...
+    def __init__(
+        self,
+        *,
+        lead_id: _builtins.str = ...,
+        first_name: _builtins.str = ...,
+        last_name: _builtins.str = ...,
+        company: _builtins.str = ...,
+        title: _builtins.str = ...,
+        emails: _abc.Iterable[_builtins.str] | None = ...,
+        phones: _abc.Iterable[_contact_point_pb2.Phone] | None = ...,
+        website: _builtins.str = ...,
+        address: Global___Address | None = ...,
+        industry: _builtins.str = ...,
+        source: _builtins.str = ...,
+        campaign: _builtins.str = ...,
+        owner_id: _builtins.str = ...,
+        team: _builtins.str = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["address", b"address"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "campaign", b"campaign", "company", b"company", "description", b"description", "emails", b"emails", "first_name", b"first_name", "industry", b"industry", "last_name", b"last_name", "lead_id", b"lead_id", "owner_id", b"owner_id", "phones", b"phones", "source", b"source", "team", b"team", "title", b"title", "website", b"website"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeadSnapshot: _TypeAlias = LeadSnapshot  # noqa: Y015
+
+@_typing.final
+class LeadActivity(_message.Message):
+    """LeadActivity is a note, task, event, call or e-mail logged on the lead, moved to the opportunity."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    DONE_AT_FIELD_NUMBER: _builtins.int
+    STARTS_AT_FIELD_NUMBER: _builtins.int
+    ENDS_AT_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    CREATED_BY_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    kind: _builtins.str
+    """"note", "task", "event", "call" or "email"."""
+    subject: _builtins.str
+    body: _builtins.str
+    owner_id: _builtins.str
+    created_by: _builtins.str
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def done_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def starts_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ends_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        body: _builtins.str = ...,
+        owner_id: _builtins.str = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+        done_at: _timestamp_pb2.Timestamp | None = ...,
+        starts_at: _timestamp_pb2.Timestamp | None = ...,
+        ends_at: _timestamp_pb2.Timestamp | None = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        created_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "done_at", b"done_at", "due_at", b"due_at", "ends_at", b"ends_at", "starts_at", b"starts_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "created_at", b"created_at", "created_by", b"created_by", "done_at", b"done_at", "due_at", b"due_at", "ends_at", b"ends_at", "id", b"id", "kind", b"kind", "owner_id", b"owner_id", "starts_at", b"starts_at", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeadActivity: _TypeAlias = LeadActivity  # noqa: Y015
+
+@_typing.final
+class ConversionOptions(_message.Message):
+    """ConversionOptions are the user's choices for a conversion (all optional)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    SKIP_ORGANIZATION_FIELD_NUMBER: _builtins.int
+    OPPORTUNITY_NAME_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    EXPECTED_CLOSE_DATE_FIELD_NUMBER: _builtins.int
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
+    STAGE_ID_FIELD_NUMBER: _builtins.int
+    NEXT_STEP_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    """Reuse this organization instead of the matched or a new one."""
+    contact_id: _builtins.str
+    """Reuse this contact instead of the matched or a new one."""
+    skip_organization: _builtins.bool
+    """B2C: no organization at all."""
+    opportunity_name: _builtins.str
+    expected_close_date: _builtins.str
+    """"YYYY-MM-DD"."""
+    pipeline_id: _builtins.str
+    stage_id: _builtins.str
+    next_step: _builtins.str
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        contact_id: _builtins.str = ...,
+        skip_organization: _builtins.bool = ...,
+        opportunity_name: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        expected_close_date: _builtins.str = ...,
+        pipeline_id: _builtins.str = ...,
+        stage_id: _builtins.str = ...,
+        next_step: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "contact_id", b"contact_id", "expected_close_date", b"expected_close_date", "next_step", b"next_step", "opportunity_name", b"opportunity_name", "organization_id", b"organization_id", "pipeline_id", b"pipeline_id", "skip_organization", b"skip_organization", "stage_id", b"stage_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConversionOptions: _TypeAlias = ConversionOptions  # noqa: Y015
+
+@_typing.final
+class MatchCandidate(_message.Message):
+    """MatchCandidate is an existing record that matches the lead."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    MATCHED_ON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    name: _builtins.str
+    @_builtins.property
+    def matched_on(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What matched: "domain", "company", "phone", "email", "chosen"."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        matched_on: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "matched_on", b"matched_on", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MatchCandidate: _TypeAlias = MatchCandidate  # noqa: Y015
+
+@_typing.final
+class RecordPlan(_message.Message):
+    """RecordPlan is what a conversion does with the organization or the contact."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    MATCHED_ON_FIELD_NUMBER: _builtins.int
+    FILLED_FIELDS_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    action: Global___ConversionAction.ValueType
+    id: _builtins.str
+    """The reused record (empty when created or skipped)."""
+    name: _builtins.str
+    @_builtins.property
+    def matched_on(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def filled_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Empty fields of the reused record that the lead fills in (existing values are never overwritten)."""
+
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___MatchCandidate]:
+        """Every match found, best first; choose another one with ConversionOptions."""
+
+    def __init__(
+        self,
+        *,
+        action: Global___ConversionAction.ValueType = ...,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        matched_on: _abc.Iterable[_builtins.str] | None = ...,
+        filled_fields: _abc.Iterable[_builtins.str] | None = ...,
+        candidates: _abc.Iterable[Global___MatchCandidate] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "candidates", b"candidates", "filled_fields", b"filled_fields", "id", b"id", "matched_on", b"matched_on", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordPlan: _TypeAlias = RecordPlan  # noqa: Y015
+
+@_typing.final
+class OpportunityPlan(_message.Message):
+    """OpportunityPlan is the opportunity a conversion creates."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
+    STAGE_ID_FIELD_NUMBER: _builtins.int
+    STAGE_NAME_FIELD_NUMBER: _builtins.int
+    PROBABILITY_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    EXPECTED_CLOSE_DATE_FIELD_NUMBER: _builtins.int
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    pipeline_id: _builtins.str
+    stage_id: _builtins.str
+    stage_name: _builtins.str
+    probability: _builtins.int
+    expected_close_date: _builtins.str
+    owner_id: _builtins.str
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        pipeline_id: _builtins.str = ...,
+        stage_id: _builtins.str = ...,
+        stage_name: _builtins.str = ...,
+        probability: _builtins.int = ...,
+        amount: _money_pb2.Money | None = ...,
+        expected_close_date: _builtins.str = ...,
+        owner_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "expected_close_date", b"expected_close_date", "name", b"name", "owner_id", b"owner_id", "pipeline_id", b"pipeline_id", "probability", b"probability", "stage_id", b"stage_id", "stage_name", b"stage_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpportunityPlan: _TypeAlias = OpportunityPlan  # noqa: Y015
+
+@_typing.final
+class PreviewLeadConversionRequest(_message.Message):
+    """PreviewLeadConversionRequest asks what converting the lead would do; nothing is written."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAD_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    ACTIVITY_COUNT_FIELD_NUMBER: _builtins.int
+    activity_count: _builtins.int
+    @_builtins.property
+    def lead(self) -> Global___LeadSnapshot: ...
+    @_builtins.property
+    def options(self) -> Global___ConversionOptions: ...
+    def __init__(
+        self,
+        *,
+        lead: Global___LeadSnapshot | None = ...,
+        options: Global___ConversionOptions | None = ...,
+        activity_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead", "options", b"options"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_count", b"activity_count", "lead", b"lead", "options", b"options"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewLeadConversionRequest: _TypeAlias = PreviewLeadConversionRequest  # noqa: Y015
+
+@_typing.final
+class PreviewLeadConversionResponse(_message.Message):
+    """PreviewLeadConversionResponse describes the plan."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_FIELD_NUMBER: _builtins.int
+    CONTACT_FIELD_NUMBER: _builtins.int
+    OPPORTUNITY_FIELD_NUMBER: _builtins.int
+    ACTIVITIES_TO_MOVE_FIELD_NUMBER: _builtins.int
+    activities_to_move: _builtins.int
+    @_builtins.property
+    def organization(self) -> Global___RecordPlan: ...
+    @_builtins.property
+    def contact(self) -> Global___RecordPlan: ...
+    @_builtins.property
+    def opportunity(self) -> Global___OpportunityPlan: ...
+    def __init__(
+        self,
+        *,
+        organization: Global___RecordPlan | None = ...,
+        contact: Global___RecordPlan | None = ...,
+        opportunity: Global___OpportunityPlan | None = ...,
+        activities_to_move: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "opportunity", b"opportunity", "organization", b"organization"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activities_to_move", b"activities_to_move", "contact", b"contact", "opportunity", b"opportunity", "organization", b"organization"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewLeadConversionResponse: _TypeAlias = PreviewLeadConversionResponse  # noqa: Y015
+
+@_typing.final
+class ConvertLeadRequest(_message.Message):
+    """ConvertLeadRequest creates or reuses organization + contact and creates the opportunity, in one
+    transaction. Idempotent on conversion_id: a retry returns the stored result.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONVERSION_ID_FIELD_NUMBER: _builtins.int
+    LEAD_FIELD_NUMBER: _builtins.int
+    ACTIVITIES_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    conversion_id: _builtins.str
+    actor_id: _builtins.str
+    """The user who converts (for history and ownership)."""
+    @_builtins.property
+    def lead(self) -> Global___LeadSnapshot: ...
+    @_builtins.property
+    def activities(self) -> _containers.RepeatedCompositeFieldContainer[Global___LeadActivity]: ...
+    @_builtins.property
+    def options(self) -> Global___ConversionOptions: ...
+    def __init__(
+        self,
+        *,
+        conversion_id: _builtins.str = ...,
+        lead: Global___LeadSnapshot | None = ...,
+        activities: _abc.Iterable[Global___LeadActivity] | None = ...,
+        options: Global___ConversionOptions | None = ...,
+        actor_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead", "options", b"options"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activities", b"activities", "actor_id", b"actor_id", "conversion_id", b"conversion_id", "lead", b"lead", "options", b"options"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConvertLeadRequest: _TypeAlias = ConvertLeadRequest  # noqa: Y015
+
+@_typing.final
+class MovedActivity(_message.Message):
+    """MovedActivity maps a lead activity to the deals activity that now holds it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAD_ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    lead_activity_id: _builtins.str
+    activity_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        lead_activity_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "lead_activity_id", b"lead_activity_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MovedActivity: _TypeAlias = MovedActivity  # noqa: Y015
+
+@_typing.final
+class ConversionResult(_message.Message):
+    """ConversionResult is what a conversion produced."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONVERSION_ID_FIELD_NUMBER: _builtins.int
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    OPPORTUNITY_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_CREATED_FIELD_NUMBER: _builtins.int
+    CONTACT_CREATED_FIELD_NUMBER: _builtins.int
+    MOVED_ACTIVITIES_FIELD_NUMBER: _builtins.int
+    conversion_id: _builtins.str
+    lead_id: _builtins.str
+    organization_id: _builtins.str
+    contact_id: _builtins.str
+    opportunity_id: _builtins.str
+    organization_created: _builtins.bool
+    contact_created: _builtins.bool
+    @_builtins.property
+    def moved_activities(self) -> _containers.RepeatedCompositeFieldContainer[Global___MovedActivity]: ...
+    def __init__(
+        self,
+        *,
+        conversion_id: _builtins.str = ...,
+        lead_id: _builtins.str = ...,
+        organization_id: _builtins.str = ...,
+        contact_id: _builtins.str = ...,
+        opportunity_id: _builtins.str = ...,
+        organization_created: _builtins.bool = ...,
+        contact_created: _builtins.bool = ...,
+        moved_activities: _abc.Iterable[Global___MovedActivity] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_created", b"contact_created", "contact_id", b"contact_id", "conversion_id", b"conversion_id", "lead_id", b"lead_id", "moved_activities", b"moved_activities", "opportunity_id", b"opportunity_id", "organization_created", b"organization_created", "organization_id", b"organization_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConversionResult: _TypeAlias = ConversionResult  # noqa: Y015
+
+@_typing.final
+class ConvertLeadResponse(_message.Message):
+    """ConvertLeadResponse returns the result; replayed is true when it was stored by an earlier call."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULT_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    @_builtins.property
+    def result(self) -> Global___ConversionResult: ...
+    def __init__(
+        self,
+        *,
+        result: Global___ConversionResult | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["replayed", b"replayed", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConvertLeadResponse: _TypeAlias = ConvertLeadResponse  # noqa: Y015
+
+@_typing.final
+class ReportFilter(_message.Message):
+    """ReportFilter narrows a report; the caller's role narrows it further (reps: own, managers: team)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    PERIOD_END_FIELD_NUMBER: _builtins.int
+    owner_id: _builtins.str
+    team: _builtins.str
+    pipeline_id: _builtins.str
+    period_start: _builtins.str
+    """Inclusive first day, "YYYY-MM-DD"."""
+    period_end: _builtins.str
+    """Inclusive last day, "YYYY-MM-DD"."""
+    def __init__(
+        self,
+        *,
+        owner_id: _builtins.str = ...,
+        team: _builtins.str = ...,
+        pipeline_id: _builtins.str = ...,
+        period_start: _builtins.str = ...,
+        period_end: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["owner_id", b"owner_id", "period_end", b"period_end", "period_start", b"period_start", "pipeline_id", b"pipeline_id", "team", b"team"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportFilter: _TypeAlias = ReportFilter  # noqa: Y015
+
+@_typing.final
+class FunnelStage(_message.Message):
+    """FunnelStage is one row of the funnel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAGE_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    REACHED_FIELD_NUMBER: _builtins.int
+    CONVERSION_RATE_FIELD_NUMBER: _builtins.int
+    stage_id: _builtins.str
+    name: _builtins.str
+    position: _builtins.int
+    kind: _builtins.str
+    """"open", "won" or "lost"."""
+    count: _builtins.int
+    """Opportunities now in the stage."""
+    reached: _builtins.int
+    """Opportunities that reached the stage (now in it or beyond)."""
+    conversion_rate: _builtins.str
+    """reached of this stage / reached of the previous open stage, 4 decimals; empty for the first."""
+    @_builtins.property
+    def value(self) -> _containers.RepeatedCompositeFieldContainer[_money_pb2.Money]:
+        """Their amount per currency."""
+
+    def __init__(
+        self,
+        *,
+        stage_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        position: _builtins.int = ...,
+        kind: _builtins.str = ...,
+        count: _builtins.int = ...,
+        value: _abc.Iterable[_money_pb2.Money] | None = ...,
+        reached: _builtins.int = ...,
+        conversion_rate: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversion_rate", b"conversion_rate", "count", b"count", "kind", b"kind", "name", b"name", "position", b"position", "reached", b"reached", "stage_id", b"stage_id", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FunnelStage: _TypeAlias = FunnelStage  # noqa: Y015
+
+@_typing.final
+class GetFunnelReportRequest(_message.Message):
+    """GetFunnelReportRequest asks for the funnel of one pipeline (the default one when empty)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filter(self) -> Global___ReportFilter: ...
+    def __init__(
+        self,
+        *,
+        filter: Global___ReportFilter | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFunnelReportRequest: _TypeAlias = GetFunnelReportRequest  # noqa: Y015
+
+@_typing.final
+class GetFunnelReportResponse(_message.Message):
+    """GetFunnelReportResponse returns the stages in order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
+    STAGES_FIELD_NUMBER: _builtins.int
+    pipeline_id: _builtins.str
+    @_builtins.property
+    def stages(self) -> _containers.RepeatedCompositeFieldContainer[Global___FunnelStage]: ...
+    def __init__(
+        self,
+        *,
+        pipeline_id: _builtins.str = ...,
+        stages: _abc.Iterable[Global___FunnelStage] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pipeline_id", b"pipeline_id", "stages", b"stages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFunnelReportResponse: _TypeAlias = GetFunnelReportResponse  # noqa: Y015
+
+@_typing.final
+class ForecastRow(_message.Message):
+    """ForecastRow is one period and currency of the forecast."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_FIELD_NUMBER: _builtins.int
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    PIPELINE_FIELD_NUMBER: _builtins.int
+    WEIGHTED_FIELD_NUMBER: _builtins.int
+    COMMIT_FIELD_NUMBER: _builtins.int
+    BEST_CASE_FIELD_NUMBER: _builtins.int
+    CLOSED_FIELD_NUMBER: _builtins.int
+    period: _builtins.str
+    """"2026-03" or "2026-Q1"."""
+    currency_code: _builtins.str
+    count: _builtins.int
+    pipeline: _builtins.str
+    """Open amount (omitted excluded), decimal text."""
+    weighted: _builtins.str
+    """Sum of amount x probability of open deals, plus closed-won."""
+    commit: _builtins.str
+    """Closed-won + commit."""
+    best_case: _builtins.str
+    """Closed-won + commit + best case."""
+    closed: _builtins.str
+    """Closed-won."""
+    def __init__(
+        self,
+        *,
+        period: _builtins.str = ...,
+        currency_code: _builtins.str = ...,
+        count: _builtins.int = ...,
+        pipeline: _builtins.str = ...,
+        weighted: _builtins.str = ...,
+        commit: _builtins.str = ...,
+        best_case: _builtins.str = ...,
+        closed: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_case", b"best_case", "closed", b"closed", "commit", b"commit", "count", b"count", "currency_code", b"currency_code", "period", b"period", "pipeline", b"pipeline", "weighted", b"weighted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForecastRow: _TypeAlias = ForecastRow  # noqa: Y015
+
+@_typing.final
+class GetForecastReportRequest(_message.Message):
+    """GetForecastReportRequest asks for the forecast by expected close date; as_of reads a daily snapshot."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    period: Global___ForecastPeriod.ValueType
+    as_of: _builtins.str
+    """"YYYY-MM-DD": the forecast as stored on that day; empty = live."""
+    @_builtins.property
+    def filter(self) -> Global___ReportFilter: ...
+    def __init__(
+        self,
+        *,
+        filter: Global___ReportFilter | None = ...,
+        period: Global___ForecastPeriod.ValueType = ...,
+        as_of: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "filter", b"filter", "period", b"period"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetForecastReportRequest: _TypeAlias = GetForecastReportRequest  # noqa: Y015
+
+@_typing.final
+class GetForecastReportResponse(_message.Message):
+    """GetForecastReportResponse returns the rows ordered by period and currency."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___ForecastRow]: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___ForecastRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetForecastReportResponse: _TypeAlias = GetForecastReportResponse  # noqa: Y015
+
+@_typing.final
+class WinLossRow(_message.Message):
+    """WinLossRow is one group of closed opportunities."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    WON_FIELD_NUMBER: _builtins.int
+    LOST_FIELD_NUMBER: _builtins.int
+    WIN_RATE_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """The source or the lost reason."""
+    won: _builtins.int
+    lost: _builtins.int
+    win_rate: _builtins.str
+    """won / (won + lost), 4 decimals."""
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        won: _builtins.int = ...,
+        lost: _builtins.int = ...,
+        win_rate: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "lost", b"lost", "win_rate", b"win_rate", "won", b"won"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WinLossRow: _TypeAlias = WinLossRow  # noqa: Y015
+
+@_typing.final
+class GetWinLossReportRequest(_message.Message):
+    """GetWinLossReportRequest asks for win/loss of opportunities closed in the period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filter(self) -> Global___ReportFilter: ...
+    def __init__(
+        self,
+        *,
+        filter: Global___ReportFilter | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetWinLossReportRequest: _TypeAlias = GetWinLossReportRequest  # noqa: Y015
+
+@_typing.final
+class GetWinLossReportResponse(_message.Message):
+    """GetWinLossReportResponse groups them by source and lost opportunities by lost reason."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BY_SOURCE_FIELD_NUMBER: _builtins.int
+    BY_LOST_REASON_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def by_source(self) -> _containers.RepeatedCompositeFieldContainer[Global___WinLossRow]: ...
+    @_builtins.property
+    def by_lost_reason(self) -> _containers.RepeatedCompositeFieldContainer[Global___WinLossRow]: ...
+    def __init__(
+        self,
+        *,
+        by_source: _abc.Iterable[Global___WinLossRow] | None = ...,
+        by_lost_reason: _abc.Iterable[Global___WinLossRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_lost_reason", b"by_lost_reason", "by_source", b"by_source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetWinLossReportResponse: _TypeAlias = GetWinLossReportResponse  # noqa: Y015
+
+@_typing.final
+class StageDuration(_message.Message):
+    """StageDuration is the average time spent in a stage."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAGE_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    SAMPLES_FIELD_NUMBER: _builtins.int
+    AVERAGE_DAYS_FIELD_NUMBER: _builtins.int
+    stage_id: _builtins.str
+    name: _builtins.str
+    samples: _builtins.int
+    average_days: _builtins.str
+    """Average days, 2 decimals."""
+    def __init__(
+        self,
+        *,
+        stage_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        samples: _builtins.int = ...,
+        average_days: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_days", b"average_days", "name", b"name", "samples", b"samples", "stage_id", b"stage_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StageDuration: _TypeAlias = StageDuration  # noqa: Y015
+
+@_typing.final
+class GetStageDurationReportRequest(_message.Message):
+    """GetStageDurationReportRequest asks for the average time in each stage of stints ended in the period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filter(self) -> Global___ReportFilter: ...
+    def __init__(
+        self,
+        *,
+        filter: Global___ReportFilter | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStageDurationReportRequest: _TypeAlias = GetStageDurationReportRequest  # noqa: Y015
+
+@_typing.final
+class GetStageDurationReportResponse(_message.Message):
+    """GetStageDurationReportResponse returns the stages in pipeline order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def stages(self) -> _containers.RepeatedCompositeFieldContainer[Global___StageDuration]: ...
+    def __init__(
+        self,
+        *,
+        stages: _abc.Iterable[Global___StageDuration] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["stages", b"stages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStageDurationReportResponse: _TypeAlias = GetStageDurationReportResponse  # noqa: Y015

@@ -45,6 +45,41 @@ class DealsServiceStub:
                 request_serializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetOpportunityRequest.SerializeToString,
                 response_deserializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetOpportunityResponse.FromString,
                 _registered_method=True)
+        self.GetContact = channel.unary_unary(
+                '/crm.deals.v1.DealsService/GetContact',
+                request_serializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetContactRequest.SerializeToString,
+                response_deserializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetContactResponse.FromString,
+                _registered_method=True)
+        self.PreviewLeadConversion = channel.unary_unary(
+                '/crm.deals.v1.DealsService/PreviewLeadConversion',
+                request_serializer=crm_dot_deals_dot_v1_dot_deals__pb2.PreviewLeadConversionRequest.SerializeToString,
+                response_deserializer=crm_dot_deals_dot_v1_dot_deals__pb2.PreviewLeadConversionResponse.FromString,
+                _registered_method=True)
+        self.ConvertLead = channel.unary_unary(
+                '/crm.deals.v1.DealsService/ConvertLead',
+                request_serializer=crm_dot_deals_dot_v1_dot_deals__pb2.ConvertLeadRequest.SerializeToString,
+                response_deserializer=crm_dot_deals_dot_v1_dot_deals__pb2.ConvertLeadResponse.FromString,
+                _registered_method=True)
+        self.GetFunnelReport = channel.unary_unary(
+                '/crm.deals.v1.DealsService/GetFunnelReport',
+                request_serializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetFunnelReportRequest.SerializeToString,
+                response_deserializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetFunnelReportResponse.FromString,
+                _registered_method=True)
+        self.GetForecastReport = channel.unary_unary(
+                '/crm.deals.v1.DealsService/GetForecastReport',
+                request_serializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetForecastReportRequest.SerializeToString,
+                response_deserializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetForecastReportResponse.FromString,
+                _registered_method=True)
+        self.GetWinLossReport = channel.unary_unary(
+                '/crm.deals.v1.DealsService/GetWinLossReport',
+                request_serializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetWinLossReportRequest.SerializeToString,
+                response_deserializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetWinLossReportResponse.FromString,
+                _registered_method=True)
+        self.GetStageDurationReport = channel.unary_unary(
+                '/crm.deals.v1.DealsService/GetStageDurationReport',
+                request_serializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetStageDurationReportRequest.SerializeToString,
+                response_deserializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetStageDurationReportResponse.FromString,
+                _registered_method=True)
 
 
 class DealsServiceServicer:
@@ -65,6 +100,55 @@ class DealsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetContact(self, request, context):
+        """GetContact reads one contact.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewLeadConversion(self, request, context):
+        """PreviewLeadConversion shows which records converting a lead would create or reuse.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConvertLead(self, request, context):
+        """ConvertLead creates or reuses organization and contact and creates the opportunity (idempotent).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFunnelReport(self, request, context):
+        """GetFunnelReport returns count, value and conversion per stage.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetForecastReport(self, request, context):
+        """GetForecastReport returns the weighted forecast per month or quarter.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWinLossReport(self, request, context):
+        """GetWinLossReport returns win/loss by source and by lost reason.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStageDurationReport(self, request, context):
+        """GetStageDurationReport returns the average time in each stage.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DealsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +161,41 @@ def add_DealsServiceServicer_to_server(servicer, server):
                     servicer.GetOpportunity,
                     request_deserializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetOpportunityRequest.FromString,
                     response_serializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetOpportunityResponse.SerializeToString,
+            ),
+            'GetContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContact,
+                    request_deserializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetContactRequest.FromString,
+                    response_serializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetContactResponse.SerializeToString,
+            ),
+            'PreviewLeadConversion': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewLeadConversion,
+                    request_deserializer=crm_dot_deals_dot_v1_dot_deals__pb2.PreviewLeadConversionRequest.FromString,
+                    response_serializer=crm_dot_deals_dot_v1_dot_deals__pb2.PreviewLeadConversionResponse.SerializeToString,
+            ),
+            'ConvertLead': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConvertLead,
+                    request_deserializer=crm_dot_deals_dot_v1_dot_deals__pb2.ConvertLeadRequest.FromString,
+                    response_serializer=crm_dot_deals_dot_v1_dot_deals__pb2.ConvertLeadResponse.SerializeToString,
+            ),
+            'GetFunnelReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFunnelReport,
+                    request_deserializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetFunnelReportRequest.FromString,
+                    response_serializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetFunnelReportResponse.SerializeToString,
+            ),
+            'GetForecastReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetForecastReport,
+                    request_deserializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetForecastReportRequest.FromString,
+                    response_serializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetForecastReportResponse.SerializeToString,
+            ),
+            'GetWinLossReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWinLossReport,
+                    request_deserializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetWinLossReportRequest.FromString,
+                    response_serializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetWinLossReportResponse.SerializeToString,
+            ),
+            'GetStageDurationReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStageDurationReport,
+                    request_deserializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetStageDurationReportRequest.FromString,
+                    response_serializer=crm_dot_deals_dot_v1_dot_deals__pb2.GetStageDurationReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +253,195 @@ class DealsService:
             '/crm.deals.v1.DealsService/GetOpportunity',
             crm_dot_deals_dot_v1_dot_deals__pb2.GetOpportunityRequest.SerializeToString,
             crm_dot_deals_dot_v1_dot_deals__pb2.GetOpportunityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.deals.v1.DealsService/GetContact',
+            crm_dot_deals_dot_v1_dot_deals__pb2.GetContactRequest.SerializeToString,
+            crm_dot_deals_dot_v1_dot_deals__pb2.GetContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewLeadConversion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.deals.v1.DealsService/PreviewLeadConversion',
+            crm_dot_deals_dot_v1_dot_deals__pb2.PreviewLeadConversionRequest.SerializeToString,
+            crm_dot_deals_dot_v1_dot_deals__pb2.PreviewLeadConversionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConvertLead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.deals.v1.DealsService/ConvertLead',
+            crm_dot_deals_dot_v1_dot_deals__pb2.ConvertLeadRequest.SerializeToString,
+            crm_dot_deals_dot_v1_dot_deals__pb2.ConvertLeadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFunnelReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.deals.v1.DealsService/GetFunnelReport',
+            crm_dot_deals_dot_v1_dot_deals__pb2.GetFunnelReportRequest.SerializeToString,
+            crm_dot_deals_dot_v1_dot_deals__pb2.GetFunnelReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetForecastReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.deals.v1.DealsService/GetForecastReport',
+            crm_dot_deals_dot_v1_dot_deals__pb2.GetForecastReportRequest.SerializeToString,
+            crm_dot_deals_dot_v1_dot_deals__pb2.GetForecastReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWinLossReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.deals.v1.DealsService/GetWinLossReport',
+            crm_dot_deals_dot_v1_dot_deals__pb2.GetWinLossReportRequest.SerializeToString,
+            crm_dot_deals_dot_v1_dot_deals__pb2.GetWinLossReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStageDurationReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.deals.v1.DealsService/GetStageDurationReport',
+            crm_dot_deals_dot_v1_dot_deals__pb2.GetStageDurationReportRequest.SerializeToString,
+            crm_dot_deals_dot_v1_dot_deals__pb2.GetStageDurationReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,20 @@ class DealsServiceStub:
     """GetOrganization reads one organization."""
     GetOpportunity: _grpc.UnaryUnaryMultiCallable[_deals_pb2.GetOpportunityRequest, _deals_pb2.GetOpportunityResponse]
     """GetOpportunity reads one opportunity."""
+    GetContact: _grpc.UnaryUnaryMultiCallable[_deals_pb2.GetContactRequest, _deals_pb2.GetContactResponse]
+    """GetContact reads one contact."""
+    PreviewLeadConversion: _grpc.UnaryUnaryMultiCallable[_deals_pb2.PreviewLeadConversionRequest, _deals_pb2.PreviewLeadConversionResponse]
+    """PreviewLeadConversion shows which records converting a lead would create or reuse."""
+    ConvertLead: _grpc.UnaryUnaryMultiCallable[_deals_pb2.ConvertLeadRequest, _deals_pb2.ConvertLeadResponse]
+    """ConvertLead creates or reuses organization and contact and creates the opportunity (idempotent)."""
+    GetFunnelReport: _grpc.UnaryUnaryMultiCallable[_deals_pb2.GetFunnelReportRequest, _deals_pb2.GetFunnelReportResponse]
+    """GetFunnelReport returns count, value and conversion per stage."""
+    GetForecastReport: _grpc.UnaryUnaryMultiCallable[_deals_pb2.GetForecastReportRequest, _deals_pb2.GetForecastReportResponse]
+    """GetForecastReport returns the weighted forecast per month or quarter."""
+    GetWinLossReport: _grpc.UnaryUnaryMultiCallable[_deals_pb2.GetWinLossReportRequest, _deals_pb2.GetWinLossReportResponse]
+    """GetWinLossReport returns win/loss by source and by lost reason."""
+    GetStageDurationReport: _grpc.UnaryUnaryMultiCallable[_deals_pb2.GetStageDurationReportRequest, _deals_pb2.GetStageDurationReportResponse]
+    """GetStageDurationReport returns the average time in each stage."""
 
 @_typing.type_check_only
 class DealsServiceAsyncStub(DealsServiceStub):
@@ -47,6 +61,20 @@ class DealsServiceAsyncStub(DealsServiceStub):
     """GetOrganization reads one organization."""
     GetOpportunity: _aio.UnaryUnaryMultiCallable[_deals_pb2.GetOpportunityRequest, _deals_pb2.GetOpportunityResponse]  # type: ignore[assignment]
     """GetOpportunity reads one opportunity."""
+    GetContact: _aio.UnaryUnaryMultiCallable[_deals_pb2.GetContactRequest, _deals_pb2.GetContactResponse]  # type: ignore[assignment]
+    """GetContact reads one contact."""
+    PreviewLeadConversion: _aio.UnaryUnaryMultiCallable[_deals_pb2.PreviewLeadConversionRequest, _deals_pb2.PreviewLeadConversionResponse]  # type: ignore[assignment]
+    """PreviewLeadConversion shows which records converting a lead would create or reuse."""
+    ConvertLead: _aio.UnaryUnaryMultiCallable[_deals_pb2.ConvertLeadRequest, _deals_pb2.ConvertLeadResponse]  # type: ignore[assignment]
+    """ConvertLead creates or reuses organization and contact and creates the opportunity (idempotent)."""
+    GetFunnelReport: _aio.UnaryUnaryMultiCallable[_deals_pb2.GetFunnelReportRequest, _deals_pb2.GetFunnelReportResponse]  # type: ignore[assignment]
+    """GetFunnelReport returns count, value and conversion per stage."""
+    GetForecastReport: _aio.UnaryUnaryMultiCallable[_deals_pb2.GetForecastReportRequest, _deals_pb2.GetForecastReportResponse]  # type: ignore[assignment]
+    """GetForecastReport returns the weighted forecast per month or quarter."""
+    GetWinLossReport: _aio.UnaryUnaryMultiCallable[_deals_pb2.GetWinLossReportRequest, _deals_pb2.GetWinLossReportResponse]  # type: ignore[assignment]
+    """GetWinLossReport returns win/loss by source and by lost reason."""
+    GetStageDurationReport: _aio.UnaryUnaryMultiCallable[_deals_pb2.GetStageDurationReportRequest, _deals_pb2.GetStageDurationReportResponse]  # type: ignore[assignment]
+    """GetStageDurationReport returns the average time in each stage."""
 
 class DealsServiceServicer(metaclass=_abc_1.ABCMeta):
     """DealsService owns organizations, contacts, opportunities, pipelines and reports."""
@@ -66,5 +94,61 @@ class DealsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_deals_pb2.GetOpportunityResponse, _abc.Awaitable[_deals_pb2.GetOpportunityResponse]]:
         """GetOpportunity reads one opportunity."""
+
+    @_abc_1.abstractmethod
+    def GetContact(
+        self,
+        request: _deals_pb2.GetContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_deals_pb2.GetContactResponse, _abc.Awaitable[_deals_pb2.GetContactResponse]]:
+        """GetContact reads one contact."""
+
+    @_abc_1.abstractmethod
+    def PreviewLeadConversion(
+        self,
+        request: _deals_pb2.PreviewLeadConversionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_deals_pb2.PreviewLeadConversionResponse, _abc.Awaitable[_deals_pb2.PreviewLeadConversionResponse]]:
+        """PreviewLeadConversion shows which records converting a lead would create or reuse."""
+
+    @_abc_1.abstractmethod
+    def ConvertLead(
+        self,
+        request: _deals_pb2.ConvertLeadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_deals_pb2.ConvertLeadResponse, _abc.Awaitable[_deals_pb2.ConvertLeadResponse]]:
+        """ConvertLead creates or reuses organization and contact and creates the opportunity (idempotent)."""
+
+    @_abc_1.abstractmethod
+    def GetFunnelReport(
+        self,
+        request: _deals_pb2.GetFunnelReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_deals_pb2.GetFunnelReportResponse, _abc.Awaitable[_deals_pb2.GetFunnelReportResponse]]:
+        """GetFunnelReport returns count, value and conversion per stage."""
+
+    @_abc_1.abstractmethod
+    def GetForecastReport(
+        self,
+        request: _deals_pb2.GetForecastReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_deals_pb2.GetForecastReportResponse, _abc.Awaitable[_deals_pb2.GetForecastReportResponse]]:
+        """GetForecastReport returns the weighted forecast per month or quarter."""
+
+    @_abc_1.abstractmethod
+    def GetWinLossReport(
+        self,
+        request: _deals_pb2.GetWinLossReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_deals_pb2.GetWinLossReportResponse, _abc.Awaitable[_deals_pb2.GetWinLossReportResponse]]:
+        """GetWinLossReport returns win/loss by source and by lost reason."""
+
+    @_abc_1.abstractmethod
+    def GetStageDurationReport(
+        self,
+        request: _deals_pb2.GetStageDurationReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_deals_pb2.GetStageDurationReportResponse, _abc.Awaitable[_deals_pb2.GetStageDurationReportResponse]]:
+        """GetStageDurationReport returns the average time in each stage."""
 
 def add_DealsServiceServicer_to_server(servicer: DealsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

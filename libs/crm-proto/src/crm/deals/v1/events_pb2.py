@@ -24,17 +24,30 @@ _sym_db = _symbol_database.Default()
 
 from crm.common.v1 import contact_point_pb2 as crm_dot_common_dot_v1_dot_contact__point__pb2
 from crm.common.v1 import event_pb2 as crm_dot_common_dot_v1_dot_event__pb2
+from crm.deals.v1 import deals_pb2 as crm_dot_deals_dot_v1_dot_deals__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63rm/deals/v1/events.proto\x12\x0c\x63rm.deals.v1\x1a!crm/common/v1/contact_point.proto\x1a\x19\x63rm/common/v1/event.proto\"\xa2\x01\n\x0e\x43ontactCreated\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x12\n\ncontact_id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12$\n\x06phones\x18\x04 \x03(\x0b\x32\x14.crm.common.v1.Phone\x12\x10\n\x08owner_id\x18\x05 \x01(\t\"\x97\x01\n\x12OpportunityStalled\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x16\n\x0eopportunity_id\x18\x02 \x01(\t\x12\x10\n\x08owner_id\x18\x03 \x01(\t\x12\x10\n\x08stage_id\x18\x04 \x01(\t\x12\x15\n\rdays_in_stage\x18\x05 \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63rm/deals/v1/events.proto\x12\x0c\x63rm.deals.v1\x1a!crm/common/v1/contact_point.proto\x1a\x19\x63rm/common/v1/event.proto\x1a\x18\x63rm/deals/v1/deals.proto\"\xca\x01\n\x0e\x43ontactCreated\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x12\n\ncontact_id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12$\n\x06phones\x18\x04 \x03(\x0b\x32\x14.crm.common.v1.Phone\x12\x10\n\x08owner_id\x18\x05 \x01(\t\x12&\n\x07\x63ontact\x18\x06 \x01(\x0b\x32\x15.crm.deals.v1.Contact\"\xee\x01\n\x12OpportunityStalled\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x16\n\x0eopportunity_id\x18\x02 \x01(\t\x12\x10\n\x08owner_id\x18\x03 \x01(\t\x12\x10\n\x08stage_id\x18\x04 \x01(\t\x12\x15\n\rdays_in_stage\x18\x05 \x01(\x05\x12\x18\n\x10opportunity_name\x18\x06 \x01(\t\x12\x12\n\nstage_name\x18\x07 \x01(\t\x12\x19\n\x11max_days_in_stage\x18\x08 \x01(\x05\x12\x0c\n\x04team\x18\t \x01(\t\"\x96\x01\n\x0e\x43ontactUpdated\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12&\n\x07\x63ontact\x18\x02 \x01(\x0b\x32\x15.crm.deals.v1.Contact\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x16\n\x0e\x63hanged_fields\x18\x04 \x03(\t\"w\n\x13OrganizationCreated\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x30\n\x0corganization\x18\x02 \x01(\x0b\x32\x1a.crm.deals.v1.Organization\"\x8f\x01\n\x13OrganizationUpdated\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x30\n\x0corganization\x18\x02 \x01(\x0b\x32\x1a.crm.deals.v1.Organization\x12\x16\n\x0e\x63hanged_fields\x18\x03 \x03(\t\"t\n\x12OpportunityCreated\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12.\n\x0bopportunity\x18\x02 \x01(\x0b\x32\x19.crm.deals.v1.Opportunity\"\xd8\x01\n\x17OpportunityStageChanged\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12.\n\x0bopportunity\x18\x02 \x01(\x0b\x32\x19.crm.deals.v1.Opportunity\x12\x15\n\rfrom_stage_id\x18\x03 \x01(\t\x12\x13\n\x0bto_stage_id\x18\x04 \x01(\t\x12\x1d\n\x15seconds_in_from_stage\x18\x05 \x01(\x03\x12\x12\n\nchanged_by\x18\x06 \x01(\t\"\xc7\x01\n\x18\x43ustomerLifecycleChanged\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.crm.common.v1.EventMetadata\x12\x15\n\rcustomer_kind\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x12\n\nold_status\x18\x04 \x01(\t\x12\x12\n\nnew_status\x18\x05 \x01(\t\x12\x15\n\rpaid_invoices\x18\x06 \x01(\x05\x12\x10\n\x08owner_id\x18\x07 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.deals.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONTACTCREATED']._serialized_start=106
-  _globals['_CONTACTCREATED']._serialized_end=268
-  _globals['_OPPORTUNITYSTALLED']._serialized_start=271
-  _globals['_OPPORTUNITYSTALLED']._serialized_end=422
+  _globals['_CONTACTCREATED']._serialized_start=132
+  _globals['_CONTACTCREATED']._serialized_end=334
+  _globals['_OPPORTUNITYSTALLED']._serialized_start=337
+  _globals['_OPPORTUNITYSTALLED']._serialized_end=575
+  _globals['_CONTACTUPDATED']._serialized_start=578
+  _globals['_CONTACTUPDATED']._serialized_end=728
+  _globals['_ORGANIZATIONCREATED']._serialized_start=730
+  _globals['_ORGANIZATIONCREATED']._serialized_end=849
+  _globals['_ORGANIZATIONUPDATED']._serialized_start=852
+  _globals['_ORGANIZATIONUPDATED']._serialized_end=995
+  _globals['_OPPORTUNITYCREATED']._serialized_start=997
+  _globals['_OPPORTUNITYCREATED']._serialized_end=1113
+  _globals['_OPPORTUNITYSTAGECHANGED']._serialized_start=1116
+  _globals['_OPPORTUNITYSTAGECHANGED']._serialized_end=1332
+  _globals['_CUSTOMERLIFECYCLECHANGED']._serialized_start=1335
+  _globals['_CUSTOMERLIFECYCLECHANGED']._serialized_end=1534
 # @@protoc_insertion_point(module_scope)

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from crm.common.v1 import contact_point_pb2 as _contact_point_pb2
 from crm.common.v1 import event_pb2 as _event_pb2
+from crm.deals.v1 import deals_pb2 as _deals_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
@@ -31,6 +32,7 @@ class ContactCreated(_message.Message):
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     PHONES_FIELD_NUMBER: _builtins.int
     OWNER_ID_FIELD_NUMBER: _builtins.int
+    CONTACT_FIELD_NUMBER: _builtins.int
     contact_id: _builtins.str
     display_name: _builtins.str
     owner_id: _builtins.str
@@ -38,6 +40,8 @@ class ContactCreated(_message.Message):
     def metadata(self) -> _event_pb2.EventMetadata: ...
     @_builtins.property
     def phones(self) -> _containers.RepeatedCompositeFieldContainer[_contact_point_pb2.Phone]: ...
+    @_builtins.property
+    def contact(self) -> _deals_pb2.Contact: ...
     def __init__(
         self,
         *,
@@ -46,10 +50,11 @@ class ContactCreated(_message.Message):
         display_name: _builtins.str = ...,
         phones: _abc.Iterable[_contact_point_pb2.Phone] | None = ...,
         owner_id: _builtins.str = ...,
+        contact: _deals_pb2.Contact | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "metadata", b"metadata"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "display_name", b"display_name", "metadata", b"metadata", "owner_id", b"owner_id", "phones", b"phones"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "contact_id", b"contact_id", "display_name", b"display_name", "metadata", b"metadata", "owner_id", b"owner_id", "phones", b"phones"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -66,10 +71,18 @@ class OpportunityStalled(_message.Message):
     OWNER_ID_FIELD_NUMBER: _builtins.int
     STAGE_ID_FIELD_NUMBER: _builtins.int
     DAYS_IN_STAGE_FIELD_NUMBER: _builtins.int
+    OPPORTUNITY_NAME_FIELD_NUMBER: _builtins.int
+    STAGE_NAME_FIELD_NUMBER: _builtins.int
+    MAX_DAYS_IN_STAGE_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
     opportunity_id: _builtins.str
     owner_id: _builtins.str
     stage_id: _builtins.str
     days_in_stage: _builtins.int
+    opportunity_name: _builtins.str
+    stage_name: _builtins.str
+    max_days_in_stage: _builtins.int
+    team: _builtins.str
     @_builtins.property
     def metadata(self) -> _event_pb2.EventMetadata: ...
     def __init__(
@@ -80,11 +93,211 @@ class OpportunityStalled(_message.Message):
         owner_id: _builtins.str = ...,
         stage_id: _builtins.str = ...,
         days_in_stage: _builtins.int = ...,
+        opportunity_name: _builtins.str = ...,
+        stage_name: _builtins.str = ...,
+        max_days_in_stage: _builtins.int = ...,
+        team: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["days_in_stage", b"days_in_stage", "metadata", b"metadata", "opportunity_id", b"opportunity_id", "owner_id", b"owner_id", "stage_id", b"stage_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["days_in_stage", b"days_in_stage", "max_days_in_stage", b"max_days_in_stage", "metadata", b"metadata", "opportunity_id", b"opportunity_id", "opportunity_name", b"opportunity_name", "owner_id", b"owner_id", "stage_id", b"stage_id", "stage_name", b"stage_name", "team", b"team"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OpportunityStalled: _TypeAlias = OpportunityStalled  # noqa: Y015
+
+@_typing.final
+class ContactUpdated(_message.Message):
+    """ContactUpdated is published on crm.deals.contact.updated with the contact as it is now (phones included)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METADATA_FIELD_NUMBER: _builtins.int
+    CONTACT_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELDS_FIELD_NUMBER: _builtins.int
+    display_name: _builtins.str
+    @_builtins.property
+    def metadata(self) -> _event_pb2.EventMetadata: ...
+    @_builtins.property
+    def contact(self) -> _deals_pb2.Contact: ...
+    @_builtins.property
+    def changed_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        metadata: _event_pb2.EventMetadata | None = ...,
+        contact: _deals_pb2.Contact | None = ...,
+        display_name: _builtins.str = ...,
+        changed_fields: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "metadata", b"metadata"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed_fields", b"changed_fields", "contact", b"contact", "display_name", b"display_name", "metadata", b"metadata"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContactUpdated: _TypeAlias = ContactUpdated  # noqa: Y015
+
+@_typing.final
+class OrganizationCreated(_message.Message):
+    """OrganizationCreated is published on crm.deals.organization.created (phones included for telephony)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METADATA_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def metadata(self) -> _event_pb2.EventMetadata: ...
+    @_builtins.property
+    def organization(self) -> _deals_pb2.Organization: ...
+    def __init__(
+        self,
+        *,
+        metadata: _event_pb2.EventMetadata | None = ...,
+        organization: _deals_pb2.Organization | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "organization", b"organization"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "organization", b"organization"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrganizationCreated: _TypeAlias = OrganizationCreated  # noqa: Y015
+
+@_typing.final
+class OrganizationUpdated(_message.Message):
+    """OrganizationUpdated is published on crm.deals.organization.updated."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METADATA_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def metadata(self) -> _event_pb2.EventMetadata: ...
+    @_builtins.property
+    def organization(self) -> _deals_pb2.Organization: ...
+    @_builtins.property
+    def changed_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        metadata: _event_pb2.EventMetadata | None = ...,
+        organization: _deals_pb2.Organization | None = ...,
+        changed_fields: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "organization", b"organization"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed_fields", b"changed_fields", "metadata", b"metadata", "organization", b"organization"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrganizationUpdated: _TypeAlias = OrganizationUpdated  # noqa: Y015
+
+@_typing.final
+class OpportunityCreated(_message.Message):
+    """OpportunityCreated is published on crm.deals.opportunity.created."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METADATA_FIELD_NUMBER: _builtins.int
+    OPPORTUNITY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def metadata(self) -> _event_pb2.EventMetadata: ...
+    @_builtins.property
+    def opportunity(self) -> _deals_pb2.Opportunity: ...
+    def __init__(
+        self,
+        *,
+        metadata: _event_pb2.EventMetadata | None = ...,
+        opportunity: _deals_pb2.Opportunity | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "opportunity", b"opportunity"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "opportunity", b"opportunity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpportunityCreated: _TypeAlias = OpportunityCreated  # noqa: Y015
+
+@_typing.final
+class OpportunityStageChanged(_message.Message):
+    """OpportunityStageChanged is published on crm.deals.opportunity.stage_changed (also when won or lost)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METADATA_FIELD_NUMBER: _builtins.int
+    OPPORTUNITY_FIELD_NUMBER: _builtins.int
+    FROM_STAGE_ID_FIELD_NUMBER: _builtins.int
+    TO_STAGE_ID_FIELD_NUMBER: _builtins.int
+    SECONDS_IN_FROM_STAGE_FIELD_NUMBER: _builtins.int
+    CHANGED_BY_FIELD_NUMBER: _builtins.int
+    from_stage_id: _builtins.str
+    to_stage_id: _builtins.str
+    seconds_in_from_stage: _builtins.int
+    changed_by: _builtins.str
+    @_builtins.property
+    def metadata(self) -> _event_pb2.EventMetadata: ...
+    @_builtins.property
+    def opportunity(self) -> _deals_pb2.Opportunity: ...
+    def __init__(
+        self,
+        *,
+        metadata: _event_pb2.EventMetadata | None = ...,
+        opportunity: _deals_pb2.Opportunity | None = ...,
+        from_stage_id: _builtins.str = ...,
+        to_stage_id: _builtins.str = ...,
+        seconds_in_from_stage: _builtins.int = ...,
+        changed_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "opportunity", b"opportunity"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed_by", b"changed_by", "from_stage_id", b"from_stage_id", "metadata", b"metadata", "opportunity", b"opportunity", "seconds_in_from_stage", b"seconds_in_from_stage", "to_stage_id", b"to_stage_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpportunityStageChanged: _TypeAlias = OpportunityStageChanged  # noqa: Y015
+
+@_typing.final
+class CustomerLifecycleChanged(_message.Message):
+    """CustomerLifecycleChanged is published on crm.deals.customer.lifecycle_changed when a customer becomes a
+    one-time, returning or regular buyer.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METADATA_FIELD_NUMBER: _builtins.int
+    CUSTOMER_KIND_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    OLD_STATUS_FIELD_NUMBER: _builtins.int
+    NEW_STATUS_FIELD_NUMBER: _builtins.int
+    PAID_INVOICES_FIELD_NUMBER: _builtins.int
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    customer_kind: _builtins.str
+    """"organization" or "contact"."""
+    customer_id: _builtins.str
+    old_status: _builtins.str
+    new_status: _builtins.str
+    paid_invoices: _builtins.int
+    owner_id: _builtins.str
+    @_builtins.property
+    def metadata(self) -> _event_pb2.EventMetadata: ...
+    def __init__(
+        self,
+        *,
+        metadata: _event_pb2.EventMetadata | None = ...,
+        customer_kind: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+        old_status: _builtins.str = ...,
+        new_status: _builtins.str = ...,
+        paid_invoices: _builtins.int = ...,
+        owner_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "customer_kind", b"customer_kind", "metadata", b"metadata", "new_status", b"new_status", "old_status", b"old_status", "owner_id", b"owner_id", "paid_invoices", b"paid_invoices"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerLifecycleChanged: _TypeAlias = CustomerLifecycleChanged  # noqa: Y015

@@ -214,3 +214,58 @@ class ActivityReminderDue(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ActivityReminderDue: _TypeAlias = ActivityReminderDue  # noqa: Y015
+
+@_typing.final
+class LeadConverted(_message.Message):
+    """LeadConverted is published on crm.leads.lead.converted when a lead became organization + contact +
+    opportunity in deals; the lead is kept (status converted) for reporting.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METADATA_FIELD_NUMBER: _builtins.int
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    CONVERSION_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    OPPORTUNITY_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_CREATED_FIELD_NUMBER: _builtins.int
+    CONTACT_CREATED_FIELD_NUMBER: _builtins.int
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    CONVERTED_BY_FIELD_NUMBER: _builtins.int
+    MOVED_ACTIVITY_IDS_FIELD_NUMBER: _builtins.int
+    lead_id: _builtins.str
+    conversion_id: _builtins.str
+    organization_id: _builtins.str
+    contact_id: _builtins.str
+    opportunity_id: _builtins.str
+    organization_created: _builtins.bool
+    contact_created: _builtins.bool
+    owner_id: _builtins.str
+    converted_by: _builtins.str
+    @_builtins.property
+    def metadata(self) -> _event_pb2.EventMetadata: ...
+    @_builtins.property
+    def moved_activity_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        metadata: _event_pb2.EventMetadata | None = ...,
+        lead_id: _builtins.str = ...,
+        conversion_id: _builtins.str = ...,
+        organization_id: _builtins.str = ...,
+        contact_id: _builtins.str = ...,
+        opportunity_id: _builtins.str = ...,
+        organization_created: _builtins.bool = ...,
+        contact_created: _builtins.bool = ...,
+        owner_id: _builtins.str = ...,
+        converted_by: _builtins.str = ...,
+        moved_activity_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_created", b"contact_created", "contact_id", b"contact_id", "conversion_id", b"conversion_id", "converted_by", b"converted_by", "lead_id", b"lead_id", "metadata", b"metadata", "moved_activity_ids", b"moved_activity_ids", "opportunity_id", b"opportunity_id", "organization_created", b"organization_created", "organization_id", b"organization_id", "owner_id", b"owner_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeadConverted: _TypeAlias = LeadConverted  # noqa: Y015

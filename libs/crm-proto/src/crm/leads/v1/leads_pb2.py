@@ -23,46 +23,63 @@ _sym_db = _symbol_database.Default()
 
 
 from crm.common.v1 import contact_point_pb2 as crm_dot_common_dot_v1_dot_contact__point__pb2
+from crm.deals.v1 import deals_pb2 as crm_dot_deals_dot_v1_dot_deals__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63rm/leads/v1/leads.proto\x12\x0c\x63rm.leads.v1\x1a!crm/common/v1/contact_point.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x05\n\x04Lead\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nfirst_name\x18\x02 \x01(\t\x12\x11\n\tlast_name\x18\x03 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x04 \x01(\t\x12\x0e\n\x06\x65mails\x18\x05 \x03(\t\x12$\n\x06phones\x18\x06 \x03(\x0b\x32\x14.crm.common.v1.Phone\x12\x0e\n\x06source\x18\x07 \x01(\t\x12(\n\x06status\x18\x08 \x01(\x0e\x32\x18.crm.leads.v1.LeadStatus\x12\x10\n\x08owner_id\x18\t \x01(\t\x12\x0c\n\x04team\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05title\x18\x0c \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\r \x01(\t\x12\r\n\x05score\x18\x0e \x01(\x05\x12\x10\n\x08\x63\x61mpaign\x18\x0f \x01(\t\x12\x0f\n\x07\x63ountry\x18\x10 \x01(\t\x12\x10\n\x08industry\x18\x11 \x01(\t\x12\x0e\n\x06rating\x18\x12 \x01(\t\x12\x16\n\x0eintake_channel\x18\x13 \x01(\t\x12/\n\x0b\x61ssigned_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x66irst_touch_at\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x64o_not_email\x18\x16 \x01(\x08\x12\x13\n\x0b\x64o_not_call\x18\x17 \x01(\x08\x12\x12\n\ndo_not_fax\x18\x18 \x01(\x08\x12\x16\n\x0e\x61nnual_revenue\x18\x19 \x01(\t\x12\x16\n\x0e\x65mployee_count\x18\x1a \x01(\x05\x12\x0f\n\x07website\x18\x1b \x01(\t\x12\x13\n\x0bnational_id\x18\x1c \x01(\t\x12\x14\n\x0cmessenger_id\x18\x1d \x01(\t\x12\x1a\n\x12\x63ustom_fields_json\x18\x1e \x01(\t\x12\x16\n\x0emerged_into_id\x18\x1f \x01(\t\"\xd1\x03\n\tLeadInput\x12\x12\n\nfirst_name\x18\x01 \x01(\t\x12\x11\n\tlast_name\x18\x02 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x03 \x01(\t\x12\x0e\n\x06\x65mails\x18\x04 \x03(\t\x12$\n\x06phones\x18\x05 \x03(\x0b\x32\x14.crm.common.v1.Phone\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\r\n\x05title\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_region\x18\t \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\n \x01(\t\x12\x0f\n\x07\x63ountry\x18\x0b \x01(\t\x12\x10\n\x08industry\x18\x0c \x01(\t\x12\x0e\n\x06rating\x18\r \x01(\t\x12\x16\n\x0e\x61nnual_revenue\x18\x0e \x01(\t\x12\x16\n\x0e\x65mployee_count\x18\x0f \x01(\x05\x12\x0f\n\x07website\x18\x10 \x01(\t\x12\x13\n\x0bnational_id\x18\x11 \x01(\t\x12\x14\n\x0cmessenger_id\x18\x12 \x01(\t\x12\x1a\n\x12\x63ustom_fields_json\x18\x13 \x01(\t\x12\x14\n\x0c\x64o_not_email\x18\x14 \x01(\x08\x12\x13\n\x0b\x64o_not_call\x18\x15 \x01(\x08\x12\x12\n\ndo_not_fax\x18\x16 \x01(\x08\":\n\x11\x43reateLeadRequest\x12%\n\x04lead\x18\x01 \x01(\x0b\x32\x17.crm.leads.v1.LeadInput\"6\n\x12\x43reateLeadResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"\x1c\n\x0eGetLeadRequest\x12\n\n\x02id\x18\x01 \x01(\t\"3\n\x0fGetLeadResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"A\n\x17\x42\x61tchCreateLeadsRequest\x12&\n\x05leads\x18\x01 \x03(\x0b\x32\x17.crm.leads.v1.LeadInput\"=\n\x18\x42\x61tchCreateLeadsResponse\x12!\n\x05leads\x18\x01 \x03(\x0b\x32\x12.crm.leads.v1.Lead\"1\n\x11MergeLeadsRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08other_id\x18\x02 \x01(\t\"6\n\x12MergeLeadsResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"A\n\x11\x41ssignLeadRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"6\n\x12\x41ssignLeadResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"_\n\x17\x43hangeLeadStatusRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.crm.leads.v1.LeadStatus\x12\x0e\n\x06reason\x18\x03 \x01(\t\"<\n\x18\x43hangeLeadStatusResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead*\xda\x02\n\nLeadStatus\x12\x1b\n\x17LEAD_STATUS_UNSPECIFIED\x10\x00\x12\x13\n\x0fLEAD_STATUS_NEW\x10\x01\x12#\n\x1fLEAD_STATUS_WAITING_FOR_CONTACT\x10\x02\x12\x1b\n\x17LEAD_STATUS_IN_PROGRESS\x10\x03\x12 \n\x1cLEAD_STATUS_SERIOUS_PROSPECT\x10\x04\x12\x19\n\x15LEAD_STATUS_FORGOTTEN\x10\x05\x12\x14\n\x10LEAD_STATUS_JUNK\x10\x06\x12\x19\n\x15LEAD_STATUS_CONVERTED\x10\x07\x12!\n\x1dLEAD_STATUS_CONTACT_IN_FUTURE\x10\x08\x12\x19\n\x15LEAD_STATUS_QUALIFIED\x10\t\x12\x14\n\x10LEAD_STATUS_LOST\x10\n\x12\x16\n\x12LEAD_STATUS_MERGED\x10\x0b\x32\x8f\x04\n\x0cLeadsService\x12O\n\nCreateLead\x12\x1f.crm.leads.v1.CreateLeadRequest\x1a .crm.leads.v1.CreateLeadResponse\x12\x46\n\x07GetLead\x12\x1c.crm.leads.v1.GetLeadRequest\x1a\x1d.crm.leads.v1.GetLeadResponse\x12\x61\n\x10\x42\x61tchCreateLeads\x12%.crm.leads.v1.BatchCreateLeadsRequest\x1a&.crm.leads.v1.BatchCreateLeadsResponse\x12O\n\nMergeLeads\x12\x1f.crm.leads.v1.MergeLeadsRequest\x1a .crm.leads.v1.MergeLeadsResponse\x12O\n\nAssignLead\x12\x1f.crm.leads.v1.AssignLeadRequest\x1a .crm.leads.v1.AssignLeadResponse\x12\x61\n\x10\x43hangeLeadStatus\x12%.crm.leads.v1.ChangeLeadStatusRequest\x1a&.crm.leads.v1.ChangeLeadStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63rm/leads/v1/leads.proto\x12\x0c\x63rm.leads.v1\x1a!crm/common/v1/contact_point.proto\x1a\x18\x63rm/deals/v1/deals.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x05\n\x04Lead\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nfirst_name\x18\x02 \x01(\t\x12\x11\n\tlast_name\x18\x03 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x04 \x01(\t\x12\x0e\n\x06\x65mails\x18\x05 \x03(\t\x12$\n\x06phones\x18\x06 \x03(\x0b\x32\x14.crm.common.v1.Phone\x12\x0e\n\x06source\x18\x07 \x01(\t\x12(\n\x06status\x18\x08 \x01(\x0e\x32\x18.crm.leads.v1.LeadStatus\x12\x10\n\x08owner_id\x18\t \x01(\t\x12\x0c\n\x04team\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05title\x18\x0c \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\r \x01(\t\x12\r\n\x05score\x18\x0e \x01(\x05\x12\x10\n\x08\x63\x61mpaign\x18\x0f \x01(\t\x12\x0f\n\x07\x63ountry\x18\x10 \x01(\t\x12\x10\n\x08industry\x18\x11 \x01(\t\x12\x0e\n\x06rating\x18\x12 \x01(\t\x12\x16\n\x0eintake_channel\x18\x13 \x01(\t\x12/\n\x0b\x61ssigned_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x66irst_touch_at\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x64o_not_email\x18\x16 \x01(\x08\x12\x13\n\x0b\x64o_not_call\x18\x17 \x01(\x08\x12\x12\n\ndo_not_fax\x18\x18 \x01(\x08\x12\x16\n\x0e\x61nnual_revenue\x18\x19 \x01(\t\x12\x16\n\x0e\x65mployee_count\x18\x1a \x01(\x05\x12\x0f\n\x07website\x18\x1b \x01(\t\x12\x13\n\x0bnational_id\x18\x1c \x01(\t\x12\x14\n\x0cmessenger_id\x18\x1d \x01(\t\x12\x1a\n\x12\x63ustom_fields_json\x18\x1e \x01(\t\x12\x16\n\x0emerged_into_id\x18\x1f \x01(\t\"\xd1\x03\n\tLeadInput\x12\x12\n\nfirst_name\x18\x01 \x01(\t\x12\x11\n\tlast_name\x18\x02 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x03 \x01(\t\x12\x0e\n\x06\x65mails\x18\x04 \x03(\t\x12$\n\x06phones\x18\x05 \x03(\x0b\x32\x14.crm.common.v1.Phone\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\r\n\x05title\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_region\x18\t \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\n \x01(\t\x12\x0f\n\x07\x63ountry\x18\x0b \x01(\t\x12\x10\n\x08industry\x18\x0c \x01(\t\x12\x0e\n\x06rating\x18\r \x01(\t\x12\x16\n\x0e\x61nnual_revenue\x18\x0e \x01(\t\x12\x16\n\x0e\x65mployee_count\x18\x0f \x01(\x05\x12\x0f\n\x07website\x18\x10 \x01(\t\x12\x13\n\x0bnational_id\x18\x11 \x01(\t\x12\x14\n\x0cmessenger_id\x18\x12 \x01(\t\x12\x1a\n\x12\x63ustom_fields_json\x18\x13 \x01(\t\x12\x14\n\x0c\x64o_not_email\x18\x14 \x01(\x08\x12\x13\n\x0b\x64o_not_call\x18\x15 \x01(\x08\x12\x12\n\ndo_not_fax\x18\x16 \x01(\x08\":\n\x11\x43reateLeadRequest\x12%\n\x04lead\x18\x01 \x01(\x0b\x32\x17.crm.leads.v1.LeadInput\"6\n\x12\x43reateLeadResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"\x1c\n\x0eGetLeadRequest\x12\n\n\x02id\x18\x01 \x01(\t\"3\n\x0fGetLeadResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"A\n\x17\x42\x61tchCreateLeadsRequest\x12&\n\x05leads\x18\x01 \x03(\x0b\x32\x17.crm.leads.v1.LeadInput\"=\n\x18\x42\x61tchCreateLeadsResponse\x12!\n\x05leads\x18\x01 \x03(\x0b\x32\x12.crm.leads.v1.Lead\"1\n\x11MergeLeadsRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08other_id\x18\x02 \x01(\t\"6\n\x12MergeLeadsResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"A\n\x11\x41ssignLeadRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"6\n\x12\x41ssignLeadResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"_\n\x17\x43hangeLeadStatusRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.crm.leads.v1.LeadStatus\x12\x0e\n\x06reason\x18\x03 \x01(\t\"<\n\x18\x43hangeLeadStatusResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"\xb2\x02\n\x0eLeadConversion\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x17\n\x0forganization_id\x18\x04 \x01(\t\x12\x12\n\ncontact_id\x18\x05 \x01(\t\x12\x16\n\x0eopportunity_id\x18\x06 \x01(\t\x12\x1c\n\x14organization_created\x18\x07 \x01(\x08\x12\x17\n\x0f\x63ontact_created\x18\x08 \x01(\x08\x12\x18\n\x10\x61\x63tivities_moved\x18\t \x01(\x05\x12\x16\n\x0e\x66\x61ilure_reason\x18\n \x01(\t\x12\x14\n\x0c\x63onverted_by\x18\x0b \x01(\t\x12\x30\n\x0c\x63ompleted_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\\\n\x1cPreviewLeadConversionRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x30\n\x07options\x18\x02 \x01(\x0b\x32\x1f.crm.deals.v1.ConversionOptions\"\xca\x01\n\x1dPreviewLeadConversionResponse\x12.\n\x0corganization\x18\x01 \x01(\x0b\x32\x18.crm.deals.v1.RecordPlan\x12)\n\x07\x63ontact\x18\x02 \x01(\x0b\x32\x18.crm.deals.v1.RecordPlan\x12\x32\n\x0bopportunity\x18\x03 \x01(\x0b\x32\x1d.crm.deals.v1.OpportunityPlan\x12\x1a\n\x12\x61\x63tivities_to_move\x18\x04 \x01(\x05\"R\n\x12\x43onvertLeadRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x30\n\x07options\x18\x02 \x01(\x0b\x32\x1f.crm.deals.v1.ConversionOptions\"G\n\x13\x43onvertLeadResponse\x12\x30\n\nconversion\x18\x01 \x01(\x0b\x32\x1c.crm.leads.v1.LeadConversion\"&\n\x18GetLeadConversionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"M\n\x19GetLeadConversionResponse\x12\x30\n\nconversion\x18\x01 \x01(\x0b\x32\x1c.crm.leads.v1.LeadConversion*\xda\x02\n\nLeadStatus\x12\x1b\n\x17LEAD_STATUS_UNSPECIFIED\x10\x00\x12\x13\n\x0fLEAD_STATUS_NEW\x10\x01\x12#\n\x1fLEAD_STATUS_WAITING_FOR_CONTACT\x10\x02\x12\x1b\n\x17LEAD_STATUS_IN_PROGRESS\x10\x03\x12 \n\x1cLEAD_STATUS_SERIOUS_PROSPECT\x10\x04\x12\x19\n\x15LEAD_STATUS_FORGOTTEN\x10\x05\x12\x14\n\x10LEAD_STATUS_JUNK\x10\x06\x12\x19\n\x15LEAD_STATUS_CONVERTED\x10\x07\x12!\n\x1dLEAD_STATUS_CONTACT_IN_FUTURE\x10\x08\x12\x19\n\x15LEAD_STATUS_QUALIFIED\x10\t\x12\x14\n\x10LEAD_STATUS_LOST\x10\n\x12\x16\n\x12LEAD_STATUS_MERGED\x10\x0b\x32\x8f\x04\n\x0cLeadsService\x12O\n\nCreateLead\x12\x1f.crm.leads.v1.CreateLeadRequest\x1a .crm.leads.v1.CreateLeadResponse\x12\x46\n\x07GetLead\x12\x1c.crm.leads.v1.GetLeadRequest\x1a\x1d.crm.leads.v1.GetLeadResponse\x12\x61\n\x10\x42\x61tchCreateLeads\x12%.crm.leads.v1.BatchCreateLeadsRequest\x1a&.crm.leads.v1.BatchCreateLeadsResponse\x12O\n\nMergeLeads\x12\x1f.crm.leads.v1.MergeLeadsRequest\x1a .crm.leads.v1.MergeLeadsResponse\x12O\n\nAssignLead\x12\x1f.crm.leads.v1.AssignLeadRequest\x1a .crm.leads.v1.AssignLeadResponse\x12\x61\n\x10\x43hangeLeadStatus\x12%.crm.leads.v1.ChangeLeadStatusRequest\x1a&.crm.leads.v1.ChangeLeadStatusResponse2\xc3\x02\n\x15LeadConversionService\x12p\n\x15PreviewLeadConversion\x12*.crm.leads.v1.PreviewLeadConversionRequest\x1a+.crm.leads.v1.PreviewLeadConversionResponse\x12R\n\x0b\x43onvertLead\x12 .crm.leads.v1.ConvertLeadRequest\x1a!.crm.leads.v1.ConvertLeadResponse\x12\x64\n\x11GetLeadConversion\x12&.crm.leads.v1.GetLeadConversionRequest\x1a\'.crm.leads.v1.GetLeadConversionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.leads.v1.leads_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LEADSTATUS']._serialized_start=2034
-  _globals['_LEADSTATUS']._serialized_end=2380
-  _globals['_LEAD']._serialized_start=111
-  _globals['_LEAD']._serialized_end=845
-  _globals['_LEADINPUT']._serialized_start=848
-  _globals['_LEADINPUT']._serialized_end=1313
-  _globals['_CREATELEADREQUEST']._serialized_start=1315
-  _globals['_CREATELEADREQUEST']._serialized_end=1373
-  _globals['_CREATELEADRESPONSE']._serialized_start=1375
-  _globals['_CREATELEADRESPONSE']._serialized_end=1429
-  _globals['_GETLEADREQUEST']._serialized_start=1431
-  _globals['_GETLEADREQUEST']._serialized_end=1459
-  _globals['_GETLEADRESPONSE']._serialized_start=1461
-  _globals['_GETLEADRESPONSE']._serialized_end=1512
-  _globals['_BATCHCREATELEADSREQUEST']._serialized_start=1514
-  _globals['_BATCHCREATELEADSREQUEST']._serialized_end=1579
-  _globals['_BATCHCREATELEADSRESPONSE']._serialized_start=1581
-  _globals['_BATCHCREATELEADSRESPONSE']._serialized_end=1642
-  _globals['_MERGELEADSREQUEST']._serialized_start=1644
-  _globals['_MERGELEADSREQUEST']._serialized_end=1693
-  _globals['_MERGELEADSRESPONSE']._serialized_start=1695
-  _globals['_MERGELEADSRESPONSE']._serialized_end=1749
-  _globals['_ASSIGNLEADREQUEST']._serialized_start=1751
-  _globals['_ASSIGNLEADREQUEST']._serialized_end=1816
-  _globals['_ASSIGNLEADRESPONSE']._serialized_start=1818
-  _globals['_ASSIGNLEADRESPONSE']._serialized_end=1872
-  _globals['_CHANGELEADSTATUSREQUEST']._serialized_start=1874
-  _globals['_CHANGELEADSTATUSREQUEST']._serialized_end=1969
-  _globals['_CHANGELEADSTATUSRESPONSE']._serialized_start=1971
-  _globals['_CHANGELEADSTATUSRESPONSE']._serialized_end=2031
-  _globals['_LEADSSERVICE']._serialized_start=2383
-  _globals['_LEADSSERVICE']._serialized_end=2910
+  _globals['_LEADSTATUS']._serialized_start=2944
+  _globals['_LEADSTATUS']._serialized_end=3290
+  _globals['_LEAD']._serialized_start=137
+  _globals['_LEAD']._serialized_end=871
+  _globals['_LEADINPUT']._serialized_start=874
+  _globals['_LEADINPUT']._serialized_end=1339
+  _globals['_CREATELEADREQUEST']._serialized_start=1341
+  _globals['_CREATELEADREQUEST']._serialized_end=1399
+  _globals['_CREATELEADRESPONSE']._serialized_start=1401
+  _globals['_CREATELEADRESPONSE']._serialized_end=1455
+  _globals['_GETLEADREQUEST']._serialized_start=1457
+  _globals['_GETLEADREQUEST']._serialized_end=1485
+  _globals['_GETLEADRESPONSE']._serialized_start=1487
+  _globals['_GETLEADRESPONSE']._serialized_end=1538
+  _globals['_BATCHCREATELEADSREQUEST']._serialized_start=1540
+  _globals['_BATCHCREATELEADSREQUEST']._serialized_end=1605
+  _globals['_BATCHCREATELEADSRESPONSE']._serialized_start=1607
+  _globals['_BATCHCREATELEADSRESPONSE']._serialized_end=1668
+  _globals['_MERGELEADSREQUEST']._serialized_start=1670
+  _globals['_MERGELEADSREQUEST']._serialized_end=1719
+  _globals['_MERGELEADSRESPONSE']._serialized_start=1721
+  _globals['_MERGELEADSRESPONSE']._serialized_end=1775
+  _globals['_ASSIGNLEADREQUEST']._serialized_start=1777
+  _globals['_ASSIGNLEADREQUEST']._serialized_end=1842
+  _globals['_ASSIGNLEADRESPONSE']._serialized_start=1844
+  _globals['_ASSIGNLEADRESPONSE']._serialized_end=1898
+  _globals['_CHANGELEADSTATUSREQUEST']._serialized_start=1900
+  _globals['_CHANGELEADSTATUSREQUEST']._serialized_end=1995
+  _globals['_CHANGELEADSTATUSRESPONSE']._serialized_start=1997
+  _globals['_CHANGELEADSTATUSRESPONSE']._serialized_end=2057
+  _globals['_LEADCONVERSION']._serialized_start=2060
+  _globals['_LEADCONVERSION']._serialized_end=2366
+  _globals['_PREVIEWLEADCONVERSIONREQUEST']._serialized_start=2368
+  _globals['_PREVIEWLEADCONVERSIONREQUEST']._serialized_end=2460
+  _globals['_PREVIEWLEADCONVERSIONRESPONSE']._serialized_start=2463
+  _globals['_PREVIEWLEADCONVERSIONRESPONSE']._serialized_end=2665
+  _globals['_CONVERTLEADREQUEST']._serialized_start=2667
+  _globals['_CONVERTLEADREQUEST']._serialized_end=2749
+  _globals['_CONVERTLEADRESPONSE']._serialized_start=2751
+  _globals['_CONVERTLEADRESPONSE']._serialized_end=2822
+  _globals['_GETLEADCONVERSIONREQUEST']._serialized_start=2824
+  _globals['_GETLEADCONVERSIONREQUEST']._serialized_end=2862
+  _globals['_GETLEADCONVERSIONRESPONSE']._serialized_start=2864
+  _globals['_GETLEADCONVERSIONRESPONSE']._serialized_end=2941
+  _globals['_LEADSSERVICE']._serialized_start=3293
+  _globals['_LEADSSERVICE']._serialized_end=3820
+  _globals['_LEADCONVERSIONSERVICE']._serialized_start=3823
+  _globals['_LEADCONVERSIONSERVICE']._serialized_end=4146
 # @@protoc_insertion_point(module_scope)

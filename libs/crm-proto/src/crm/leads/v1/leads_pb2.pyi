@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from crm.common.v1 import contact_point_pb2 as _contact_point_pb2
+from crm.deals.v1 import deals_pb2 as _deals_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -538,3 +539,209 @@ class ChangeLeadStatusResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ChangeLeadStatusResponse: _TypeAlias = ChangeLeadStatusResponse  # noqa: Y015
+
+@_typing.final
+class LeadConversion(_message.Message):
+    """LeadConversion is one conversion of a lead into organization + contact + opportunity in deals."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    OPPORTUNITY_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_CREATED_FIELD_NUMBER: _builtins.int
+    CONTACT_CREATED_FIELD_NUMBER: _builtins.int
+    ACTIVITIES_MOVED_FIELD_NUMBER: _builtins.int
+    FAILURE_REASON_FIELD_NUMBER: _builtins.int
+    CONVERTED_BY_FIELD_NUMBER: _builtins.int
+    COMPLETED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The conversion id; retries of a conversion reuse it (deals returns the stored result)."""
+    lead_id: _builtins.str
+    state: _builtins.str
+    """"pending" (deals called, outcome not yet recorded), "failed" or "completed"."""
+    organization_id: _builtins.str
+    contact_id: _builtins.str
+    opportunity_id: _builtins.str
+    organization_created: _builtins.bool
+    contact_created: _builtins.bool
+    activities_moved: _builtins.int
+    failure_reason: _builtins.str
+    """Why the last attempt failed (the lead stays unconverted)."""
+    converted_by: _builtins.str
+    @_builtins.property
+    def completed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        lead_id: _builtins.str = ...,
+        state: _builtins.str = ...,
+        organization_id: _builtins.str = ...,
+        contact_id: _builtins.str = ...,
+        opportunity_id: _builtins.str = ...,
+        organization_created: _builtins.bool = ...,
+        contact_created: _builtins.bool = ...,
+        activities_moved: _builtins.int = ...,
+        failure_reason: _builtins.str = ...,
+        converted_by: _builtins.str = ...,
+        completed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activities_moved", b"activities_moved", "completed_at", b"completed_at", "contact_created", b"contact_created", "contact_id", b"contact_id", "converted_by", b"converted_by", "failure_reason", b"failure_reason", "id", b"id", "lead_id", b"lead_id", "opportunity_id", b"opportunity_id", "organization_created", b"organization_created", "organization_id", b"organization_id", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeadConversion: _TypeAlias = LeadConversion  # noqa: Y015
+
+@_typing.final
+class PreviewLeadConversionRequest(_message.Message):
+    """PreviewLeadConversionRequest asks what converting the lead would create or reuse."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    @_builtins.property
+    def options(self) -> _deals_pb2.ConversionOptions: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        options: _deals_pb2.ConversionOptions | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["options", b"options"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "options", b"options"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewLeadConversionRequest: _TypeAlias = PreviewLeadConversionRequest  # noqa: Y015
+
+@_typing.final
+class PreviewLeadConversionResponse(_message.Message):
+    """PreviewLeadConversionResponse describes the plan; nothing is written."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_FIELD_NUMBER: _builtins.int
+    CONTACT_FIELD_NUMBER: _builtins.int
+    OPPORTUNITY_FIELD_NUMBER: _builtins.int
+    ACTIVITIES_TO_MOVE_FIELD_NUMBER: _builtins.int
+    activities_to_move: _builtins.int
+    @_builtins.property
+    def organization(self) -> _deals_pb2.RecordPlan: ...
+    @_builtins.property
+    def contact(self) -> _deals_pb2.RecordPlan: ...
+    @_builtins.property
+    def opportunity(self) -> _deals_pb2.OpportunityPlan: ...
+    def __init__(
+        self,
+        *,
+        organization: _deals_pb2.RecordPlan | None = ...,
+        contact: _deals_pb2.RecordPlan | None = ...,
+        opportunity: _deals_pb2.OpportunityPlan | None = ...,
+        activities_to_move: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "opportunity", b"opportunity", "organization", b"organization"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activities_to_move", b"activities_to_move", "contact", b"contact", "opportunity", b"opportunity", "organization", b"organization"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewLeadConversionResponse: _TypeAlias = PreviewLeadConversionResponse  # noqa: Y015
+
+@_typing.final
+class ConvertLeadRequest(_message.Message):
+    """ConvertLeadRequest converts a lead; refused (ALREADY_EXISTS) when it is converted or being converted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    @_builtins.property
+    def options(self) -> _deals_pb2.ConversionOptions: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        options: _deals_pb2.ConversionOptions | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["options", b"options"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "options", b"options"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConvertLeadRequest: _TypeAlias = ConvertLeadRequest  # noqa: Y015
+
+@_typing.final
+class ConvertLeadResponse(_message.Message):
+    """ConvertLeadResponse returns the completed conversion."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONVERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def conversion(self) -> Global___LeadConversion: ...
+    def __init__(
+        self,
+        *,
+        conversion: Global___LeadConversion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConvertLeadResponse: _TypeAlias = ConvertLeadResponse  # noqa: Y015
+
+@_typing.final
+class GetLeadConversionRequest(_message.Message):
+    """GetLeadConversionRequest reads the conversion of a lead by the lead's id."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLeadConversionRequest: _TypeAlias = GetLeadConversionRequest  # noqa: Y015
+
+@_typing.final
+class GetLeadConversionResponse(_message.Message):
+    """GetLeadConversionResponse returns the conversion (completed, pending or failed)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONVERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def conversion(self) -> Global___LeadConversion: ...
+    def __init__(
+        self,
+        *,
+        conversion: Global___LeadConversion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLeadConversionResponse: _TypeAlias = GetLeadConversionResponse  # noqa: Y015

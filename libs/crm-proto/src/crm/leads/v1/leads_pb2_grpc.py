@@ -319,3 +319,167 @@ class LeadsService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class LeadConversionServiceStub:
+    """LeadConversionService turns a lead into organization + contact + opportunity in deals.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.PreviewLeadConversion = channel.unary_unary(
+                '/crm.leads.v1.LeadConversionService/PreviewLeadConversion',
+                request_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.PreviewLeadConversionRequest.SerializeToString,
+                response_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.PreviewLeadConversionResponse.FromString,
+                _registered_method=True)
+        self.ConvertLead = channel.unary_unary(
+                '/crm.leads.v1.LeadConversionService/ConvertLead',
+                request_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.ConvertLeadRequest.SerializeToString,
+                response_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.ConvertLeadResponse.FromString,
+                _registered_method=True)
+        self.GetLeadConversion = channel.unary_unary(
+                '/crm.leads.v1.LeadConversionService/GetLeadConversion',
+                request_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.GetLeadConversionRequest.SerializeToString,
+                response_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.GetLeadConversionResponse.FromString,
+                _registered_method=True)
+
+
+class LeadConversionServiceServicer:
+    """LeadConversionService turns a lead into organization + contact + opportunity in deals.
+    """
+
+    def PreviewLeadConversion(self, request, context):
+        """PreviewLeadConversion shows which records would be created or reused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConvertLead(self, request, context):
+        """ConvertLead converts the lead and emits crm.leads.lead.converted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLeadConversion(self, request, context):
+        """GetLeadConversion reads the conversion of a lead.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_LeadConversionServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'PreviewLeadConversion': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewLeadConversion,
+                    request_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.PreviewLeadConversionRequest.FromString,
+                    response_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.PreviewLeadConversionResponse.SerializeToString,
+            ),
+            'ConvertLead': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConvertLead,
+                    request_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.ConvertLeadRequest.FromString,
+                    response_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.ConvertLeadResponse.SerializeToString,
+            ),
+            'GetLeadConversion': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLeadConversion,
+                    request_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.GetLeadConversionRequest.FromString,
+                    response_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.GetLeadConversionResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'crm.leads.v1.LeadConversionService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('crm.leads.v1.LeadConversionService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class LeadConversionService:
+    """LeadConversionService turns a lead into organization + contact + opportunity in deals.
+    """
+
+    @staticmethod
+    def PreviewLeadConversion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.leads.v1.LeadConversionService/PreviewLeadConversion',
+            crm_dot_leads_dot_v1_dot_leads__pb2.PreviewLeadConversionRequest.SerializeToString,
+            crm_dot_leads_dot_v1_dot_leads__pb2.PreviewLeadConversionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConvertLead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.leads.v1.LeadConversionService/ConvertLead',
+            crm_dot_leads_dot_v1_dot_leads__pb2.ConvertLeadRequest.SerializeToString,
+            crm_dot_leads_dot_v1_dot_leads__pb2.ConvertLeadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLeadConversion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.leads.v1.LeadConversionService/GetLeadConversion',
+            crm_dot_leads_dot_v1_dot_leads__pb2.GetLeadConversionRequest.SerializeToString,
+            crm_dot_leads_dot_v1_dot_leads__pb2.GetLeadConversionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -116,3 +116,58 @@ class LeadsServiceServicer(metaclass=_abc_1.ABCMeta):
         """ChangeLeadStatus sets a manual status."""
 
 def add_LeadsServiceServicer_to_server(servicer: LeadsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class LeadConversionServiceStub:
+    """LeadConversionService turns a lead into organization + contact + opportunity in deals."""
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> LeadConversionServiceAsyncStub: ...
+    PreviewLeadConversion: _grpc.UnaryUnaryMultiCallable[_leads_pb2.PreviewLeadConversionRequest, _leads_pb2.PreviewLeadConversionResponse]
+    """PreviewLeadConversion shows which records would be created or reused."""
+    ConvertLead: _grpc.UnaryUnaryMultiCallable[_leads_pb2.ConvertLeadRequest, _leads_pb2.ConvertLeadResponse]
+    """ConvertLead converts the lead and emits crm.leads.lead.converted."""
+    GetLeadConversion: _grpc.UnaryUnaryMultiCallable[_leads_pb2.GetLeadConversionRequest, _leads_pb2.GetLeadConversionResponse]
+    """GetLeadConversion reads the conversion of a lead."""
+
+@_typing.type_check_only
+class LeadConversionServiceAsyncStub(LeadConversionServiceStub):
+    """LeadConversionService turns a lead into organization + contact + opportunity in deals."""
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    PreviewLeadConversion: _aio.UnaryUnaryMultiCallable[_leads_pb2.PreviewLeadConversionRequest, _leads_pb2.PreviewLeadConversionResponse]  # type: ignore[assignment]
+    """PreviewLeadConversion shows which records would be created or reused."""
+    ConvertLead: _aio.UnaryUnaryMultiCallable[_leads_pb2.ConvertLeadRequest, _leads_pb2.ConvertLeadResponse]  # type: ignore[assignment]
+    """ConvertLead converts the lead and emits crm.leads.lead.converted."""
+    GetLeadConversion: _aio.UnaryUnaryMultiCallable[_leads_pb2.GetLeadConversionRequest, _leads_pb2.GetLeadConversionResponse]  # type: ignore[assignment]
+    """GetLeadConversion reads the conversion of a lead."""
+
+class LeadConversionServiceServicer(metaclass=_abc_1.ABCMeta):
+    """LeadConversionService turns a lead into organization + contact + opportunity in deals."""
+
+    @_abc_1.abstractmethod
+    def PreviewLeadConversion(
+        self,
+        request: _leads_pb2.PreviewLeadConversionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_leads_pb2.PreviewLeadConversionResponse, _abc.Awaitable[_leads_pb2.PreviewLeadConversionResponse]]:
+        """PreviewLeadConversion shows which records would be created or reused."""
+
+    @_abc_1.abstractmethod
+    def ConvertLead(
+        self,
+        request: _leads_pb2.ConvertLeadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_leads_pb2.ConvertLeadResponse, _abc.Awaitable[_leads_pb2.ConvertLeadResponse]]:
+        """ConvertLead converts the lead and emits crm.leads.lead.converted."""
+
+    @_abc_1.abstractmethod
+    def GetLeadConversion(
+        self,
+        request: _leads_pb2.GetLeadConversionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_leads_pb2.GetLeadConversionResponse, _abc.Awaitable[_leads_pb2.GetLeadConversionResponse]]:
+        """GetLeadConversion reads the conversion of a lead."""
+
+def add_LeadConversionServiceServicer_to_server(servicer: LeadConversionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

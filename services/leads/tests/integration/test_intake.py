@@ -13,6 +13,7 @@ import pytest
 from crm_leads.app import definition
 from crm_leads.intake import tasks as intake_tasks
 from crm_leads.intake.models import ImportJob, IntakeSubmission, LeadSource
+from crm_leads.intake.ratelimit import RateLimiter
 from crm_leads.intake.service import ImportService
 from crm_leads.leads.models import Lead
 from crm_platform.db import utcnow
@@ -341,6 +342,19 @@ async def test_rate_limit_per_source_answers_429_with_retry_after(crm):
     # The limit is per source.
     assert (await leads.http.post(f"/api/v1/intake/{other_key}", json={"first_name": "X"})).status_code == 202
     assert await count(leads, Lead) == 4
+
+
+async def test_sliding_window_counts_the_previous_minute_on_real_redis(servers):
+    limiter = RateLimiter(servers.redis)
+    bucket = str(uuid.uuid4())
+    start = (time.time() // 60 + 1) * 60  # a window boundary; the limiter is given the time
+    first = [await limiter.hit(bucket, 10, now=start + 15) for _ in range(11)]
+    assert [d.allowed for d in first] == [True] * 10 + [False]
+    assert first[-1].retry_after == 51 and not first[-1].degraded
+    # Half-way through the next minute the previous minute's 10 still count for 5: five more fit.
+    later = [await limiter.hit(bucket, 10, now=start + 90) for _ in range(6)]
+    assert [d.allowed for d in later] == [True] * 5 + [False]
+    await limiter.close()
 
 
 async def test_rate_limit_fails_open_when_redis_is_down(crm, caplog):

@@ -748,7 +748,7 @@ async def test_reminder_beat_task_runs_in_a_real_celery_worker(crm):
     from crm_leads.worker import celery
 
     assert "send-due-reminders" in celery.conf.beat_schedule
-    result = celery.send_task("leads.send_due_reminders", queue="leads")
+    result = celery.send_task("leads.send_due_reminders", queue=celery.conf.task_default_queue)
     assert await asyncio.to_thread(result.get, timeout=20) == 1
 
     async def reminded():
@@ -756,5 +756,5 @@ async def test_reminder_beat_task_runs_in_a_real_celery_worker(crm):
             return (await s.get(Activity, activity_id)).reminder_sent_at
 
     assert await eventually(reminded, timeout=10)
-    result = celery.send_task("leads.send_due_reminders", queue="leads")
+    result = celery.send_task("leads.send_due_reminders", queue=celery.conf.task_default_queue)
     assert await asyncio.to_thread(result.get, timeout=20) == 0

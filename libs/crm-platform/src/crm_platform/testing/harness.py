@@ -170,12 +170,15 @@ class ServiceHarness:
         worker.settings.database_url = settings.database_url
         worker.celery.conf.broker_url = settings.redis_url
         worker.celery.conf.result_backend = settings.redis_url
+        # a queue of this test run's own, so parallel runs on one Redis never take each other's tasks
+        queue = f"{definition.name}-test-{os.getpid()}"
+        worker.celery.conf.task_default_queue = queue
         ctx = start_worker(
             worker.celery,
             pool="solo",
             perform_ping_check=False,
             shutdown_timeout=10,
-            queues=[definition.name],
+            queues=[queue],
             loglevel="WARNING",
         )
         ctx.__enter__()

@@ -18,6 +18,7 @@ class Activity(IdMixin, TimestampMixin, Base):
     __tablename__ = "activity"
     __table_args__ = (
         Index("ix_activity_owner_open", "owner_id", "due_at", postgresql_where="done_at IS NULL"),
+        Index("ix_activity_reminder_due", "remind_at", postgresql_where="reminder_sent_at IS NULL"),
     )
 
     lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), index=True)

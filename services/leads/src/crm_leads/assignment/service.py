@@ -174,7 +174,7 @@ class AssignmentService:
         if previous is None:
             await activities.create_first_followup(lead, rep.id, minutes, actor=actor)
         else:
-            await activities.reassign_open_tasks(lead.id, rep.id)
+            await activities.reassign_open_tasks(lead.id, rep.id, previous)
 
     async def reassign(
         self, lead: Lead, owner_id: str | None, actor: str, reason: str = ""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Select, cast, func, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import load_only
 
 from crm_leads.intake.models import ImportJob, IntakeSubmission, LeadSource
@@ -94,7 +95,7 @@ class ImportJobRepository:
         await self.session.flush()
         return job
 
-    def _progress(self) -> Select[tuple[ImportJob]]:
+    def _progress(self) -> Select[ImportJob]:
         # content (the whole file) and errors can be large: never loaded for progress reads.
         return select(ImportJob).options(load_only(*_PROGRESS_COLUMNS))
 
@@ -177,3 +178,20 @@ class ImportJobRepository:
             .limit(limit)
         )
         return list((await self.session.scalars(stmt)).all())
+
+
+@asynccontextmanager
+async def import_run_lock(engine: AsyncEngine, job_id: uuid.UUID) -> AsyncIterator[bool]:
+    """A session-level advisory lock on the job, held on its own (idle, not in-transaction) connection
+    while one worker runs the import; other copies of the task see False and leave. It is released at
+    the end of the block, or by PostgreSQL when the connection dies with its worker."""
+    key = int.from_bytes(job_id.bytes[8:], "big", signed=True)  # the random half of the UUIDv7
+    async with engine.connect() as conn:
+        got = bool(await conn.scalar(select(func.pg_try_advisory_lock(key))))
+        await conn.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                await conn.scalar(select(func.pg_advisory_unlock(key)))
+                await conn.commit()

@@ -141,6 +141,8 @@ class LeadSourceService:
                     errors[f"field_whitelist.{i}"] = reason
                 elif canonical and canonical not in names:
                     names.append(canonical)
+            if not values["field_whitelist"]:
+                errors["field_whitelist"] = "a form must accept at least one field"
             values["field_whitelist"] = names
         if values.get("default_region") is not None:
             values["default_region"] = values["default_region"].strip().upper()

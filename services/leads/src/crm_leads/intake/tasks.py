@@ -2,7 +2,8 @@
 
 ``leads.run_import`` is safe to run twice, even at the same time: each chunk is one transaction that
 locks the job row, reads ``processed``, imports the next rows and advances ``processed`` in the same
-commit. A re-delivered task (acks_late, worker lost) resumes where the last committed chunk ended.
+commit. A re-delivered task (acks_late, worker lost) resumes where the last committed chunk ended. An advisory
+lock per job lets only one copy run at a time; a copy that finds it taken returns "busy" at once.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any
 
 from crm_platform.celery import run_async, task_sessions
 from crm_platform.db import transaction, utcnow
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_leads.intake.csvfile import CsvProblem, parse
-from crm_leads.intake.repository import ImportJobRepository
+from crm_leads.intake.repository import ImportJobRepository, import_run_lock
 from crm_leads.intake.service import TRANSIENT_DB_ERRORS, ImportService
 from crm_leads.leads.service import LeadService
 from crm_leads.worker import celery, settings
@@ -48,6 +49,15 @@ async def _fail(job_id: uuid.UUID, reason: str) -> None:
 
 async def _run_import(job_id: uuid.UUID, chunk_rows: int = CHUNK_ROWS) -> dict[str, Any]:
     sessions = task_sessions(settings.database_url)
+    async with import_run_lock(sessions.kw["bind"], job_id) as mine:
+        if not mine:  # another copy of the task (re-delivery, sweep) is running this job right now
+            return {"job": str(job_id), "status": "busy"}
+        return await _run_locked(sessions, job_id, chunk_rows)
+
+
+async def _run_locked(
+    sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID, chunk_rows: int
+) -> dict[str, Any]:
     async with transaction(sessions) as session:
         repo = ImportJobRepository(session)
         job = await repo.get_progress(job_id)
@@ -62,6 +72,8 @@ async def _run_import(job_id: uuid.UUID, chunk_rows: int = CHUNK_ROWS) -> dict[s
     async with transaction(sessions) as session:
         await ImportJobRepository(session).start(job_id, len(table.records), utcnow())
     while True:
+        # One chunk per transaction; the job row lock also serialises chunks should two runners ever
+        # overlap (the advisory lock makes that rare), and progress commits with the chunk's leads.
         async with transaction(sessions) as session:
             repo = ImportJobRepository(session)
             job = await repo.lock_progress(job_id)

@@ -11,3 +11,22 @@ class NotifySettings(ServiceSettings):
     grpc_port: int = 50054
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/crm_notify"
     observed_event_retention_days: int = Field(30, ge=1)
+    # Where recipients reach our public endpoints (unsubscribe and opt-in confirmation links).
+    public_base_url: str = "http://127.0.0.1:8084"
+    # HMAC key for unsubscribe / opt-in tokens; refused in prod while it has the dev value.
+    link_secret: str = "dev-only-notify-link-secret"
+    default_phone_region: str = "IR"
+    default_locale: str = "en"
+    # Delivery: attempt n (1-based) that failed transiently waits retry_base_seconds * 2**(n-1)
+    # (capped at retry_max_seconds, +-20% jitter); after max_attempts the message is dead-lettered.
+    max_attempts: int = Field(6, ge=1, le=50)
+    retry_base_seconds: float = Field(30.0, gt=0)
+    retry_max_seconds: float = Field(3600.0, gt=0)
+    # A message stuck in "sending" this long (worker died mid-send) is queued again by the sweep.
+    sending_lease_seconds: float = Field(300.0, gt=0)
+    # Delays up to this are scheduled with a Celery countdown; longer ones wait for the beat sweep.
+    countdown_limit_seconds: float = Field(300.0, gt=0)
+    attachment_max_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    http_timeout_seconds: float = Field(10.0, gt=0)
+    # The app process binds every enabled SMPP provider as a receiver to collect delivery receipts.
+    smpp_receipts: bool = True

@@ -1,0 +1,1 @@
+"""Consent publishes no events (suppressions are message events: crm_notify.messages.events)."""

@@ -1,0 +1,1 @@
+"""Consent is managed over REST."""

@@ -1,0 +1,1 @@
+"""Consent consumes no events yet (lead do-not-contact flags are read from the lead projection)."""

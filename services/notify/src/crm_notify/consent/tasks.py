@@ -1,0 +1,1 @@
+"""Consent runs no tasks."""

@@ -1,0 +1,1 @@
+"""The directory is served over REST; SendNotification resolves record references through it."""

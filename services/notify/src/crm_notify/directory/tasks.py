@@ -1,0 +1,1 @@
+"""The directory runs no tasks."""

@@ -1,0 +1,181 @@
+"""All SQL on messages, their status history, delivery attempts and receipts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_notify.messages.models import (
+    DISPATCHABLE,
+    DeliveryAttempt,
+    DeliveryReceipt,
+    Message,
+    MessageStatusChange,
+)
+
+
+class MessageRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def insert_once(self, values: dict[str, Any]) -> Message | None:
+        """Insert unless a message with the same idempotency key exists; None when it does."""
+        stmt = (
+            insert(Message)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[Message.idempotency_key])
+            .returning(Message)
+        )
+        return (await self.session.scalars(stmt)).first()
+
+    async def by_key(self, key: str) -> Message | None:
+        return await self.session.scalar(select(Message).where(Message.idempotency_key == key))
+
+    async def get(self, message_id: uuid.UUID) -> Message | None:
+        return await self.session.get(Message, message_id)
+
+    async def lock(self, message_id: uuid.UUID, *, skip_locked: bool = True) -> Message | None:
+        stmt = (
+            select(Message)
+            .where(Message.id == message_id)
+            .with_for_update(skip_locked=skip_locked)
+            .execution_options(populate_existing=True)
+        )
+        return await self.session.scalar(stmt)
+
+    async def search(
+        self, *, status: str | None, recipient: str | None, created_by: str | None, limit: int
+    ) -> list[Message]:
+        stmt = select(Message).order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
+        if status:
+            stmt = stmt.where(Message.status == status)
+        if recipient:
+            stmt = stmt.where(Message.recipient == recipient)
+        if created_by:
+            stmt = stmt.where(Message.created_by == created_by)
+        return list((await self.session.scalars(stmt)).all())
+
+    async def add_status(
+        self,
+        message_id: uuid.UUID,
+        status: str,
+        detail: str = "",
+        provider: str | None = None,
+        code: str = "",
+        at: dt.datetime | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "message_id": message_id,
+            "status": status,
+            "detail": detail[:4000],
+            "provider": provider,
+            "code": code[:40],
+        }
+        if at is not None:
+            values["at"] = at
+        await self.session.execute(insert(MessageStatusChange).values(**values))
+
+    async def add_attempt(self, values: dict[str, Any]) -> None:
+        await self.session.execute(insert(DeliveryAttempt).values(id=uuid.uuid4(), **values))
+
+    async def history(self, message_id: uuid.UUID) -> tuple[list[MessageStatusChange], list[DeliveryAttempt]]:
+        statuses = await self.session.scalars(
+            select(MessageStatusChange)
+            .where(MessageStatusChange.message_id == message_id)
+            .order_by(MessageStatusChange.at, MessageStatusChange.id)
+        )
+        attempts = await self.session.scalars(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.message_id == message_id)
+            .order_by(DeliveryAttempt.number, DeliveryAttempt.started_at)
+        )
+        return list(statuses.all()), list(attempts.all())
+
+    # --- receipts ---------------------------------------------------------------------------------
+    async def add_receipt(self, values: dict[str, Any]) -> bool:
+        stmt = (
+            insert(DeliveryReceipt)
+            .values(id=uuid.uuid4(), **values)
+            .on_conflict_do_nothing(constraint="uq_delivery_receipt_provider_id")
+            .returning(DeliveryReceipt.id)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def lock_by_provider_id(self, provider: str, provider_message_id: str) -> Message | None:
+        stmt = (
+            select(Message)
+            .where(Message.provider == provider, Message.provider_message_ids.contains([provider_message_id]))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return await self.session.scalar(stmt)
+
+    async def receipts(self, provider: str, ids: Sequence[str]) -> list[DeliveryReceipt]:
+        if not ids:
+            return []
+        stmt = select(DeliveryReceipt).where(
+            DeliveryReceipt.provider == provider, DeliveryReceipt.provider_message_id.in_(list(ids))
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def receipts_for(self, message_id: uuid.UUID) -> list[DeliveryReceipt]:
+        stmt = (
+            select(DeliveryReceipt)
+            .where(DeliveryReceipt.message_id == message_id)
+            .order_by(DeliveryReceipt.received_at)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def link_receipts(self, provider: str, ids: Sequence[str], message_id: uuid.UUID) -> None:
+        await self.session.execute(
+            update(DeliveryReceipt)
+            .where(DeliveryReceipt.provider == provider, DeliveryReceipt.provider_message_id.in_(list(ids)))
+            .values(message_id=message_id)
+        )
+
+    # --- sweeps -----------------------------------------------------------------------------------
+    async def due(self, now: dt.datetime, untouched_since: dt.datetime, limit: int) -> list[uuid.UUID]:
+        stmt = (
+            select(Message.id)
+            .where(
+                Message.status.in_(DISPATCHABLE),
+                Message.not_before <= now,
+                Message.updated_at <= untouched_since,
+            )
+            .order_by(Message.not_before)
+            .limit(limit)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def release_stale_sending(self, older_than: dt.datetime, now: dt.datetime) -> list[uuid.UUID]:
+        stmt = (
+            update(Message)
+            .where(Message.status == "sending", Message.updated_at < older_than)
+            .values(
+                status="retrying", status_reason="worker lost while sending", not_before=now, updated_at=now
+            )
+            .returning(Message.id)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def awaiting_receipts(
+        self, providers: Sequence[str], since: dt.datetime, limit: int
+    ) -> list[Message]:
+        stmt = (
+            select(Message)
+            .where(
+                Message.status == "sent",
+                Message.provider.in_(list(providers)),
+                or_(Message.sent_at.is_(None), and_(Message.sent_at >= since)),
+            )
+            .order_by(Message.sent_at)
+            .limit(limit)
+        )
+        return list((await self.session.scalars(stmt)).all())

@@ -1,0 +1,1 @@
+"""Providers publish no events of their own (see crm_notify.messages.events)."""

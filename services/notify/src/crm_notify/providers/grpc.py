@@ -1,0 +1,1 @@
+"""Providers are configured over REST only."""

@@ -1,0 +1,1 @@
+"""Provider work runs inside the message delivery tasks (crm_notify.messages.tasks)."""

@@ -1,0 +1,1 @@
+"""Rules are managed over REST."""

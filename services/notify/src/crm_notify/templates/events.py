@@ -1,0 +1,1 @@
+"""Templates publish no events."""

@@ -1,0 +1,1 @@
+"""Templates are managed over REST; SendNotification (crm_notify.messages.grpc) uses them."""

@@ -1,0 +1,1 @@
+"""Templates consume no events."""

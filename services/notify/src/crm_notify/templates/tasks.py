@@ -1,0 +1,1 @@
+"""Templates run no tasks: content is rendered when a message is requested."""

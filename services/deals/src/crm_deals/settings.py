@@ -10,3 +10,4 @@ class DealsSettings(ServiceSettings):
     grpc_port: int = 50052
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/crm_deals"
     default_phone_region: str = "IR"
+    default_currency: str = "EUR"

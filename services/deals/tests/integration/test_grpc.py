@@ -48,4 +48,4 @@ async def test_get_organization_over_grpc(crm):
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.GetOpportunity(deals_pb2.GetOpportunityRequest(id=str(uuid.uuid4())), metadata=md)
-    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND

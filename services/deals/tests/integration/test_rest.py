@@ -50,8 +50,13 @@ async def test_organization_is_normalised_and_visible_by_the_role_rules(crm):
         "/api/v1/organizations", json={"name": "X", "domain": "no_such..tld"}, headers=deals.auth()
     )
     assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["domain"]
-    # organizations publish nothing yet
-    assert await _outbox(deals) == []
+    # one OrganizationCreated (with its phones, for telephony); the refused ones wrote nothing
+    [row] = await _outbox(deals)
+    assert row.subject == "crm.deals.organization.created"
+    event = events_pb2.OrganizationCreated.FromString(row.payload)
+    assert event.organization.id == org["id"] and [p.e164 for p in event.organization.phones] == [
+        "+982188881234"
+    ]
 
 
 async def test_creating_a_contact_writes_contact_created_in_the_same_transaction(crm):
@@ -72,7 +77,7 @@ async def test_creating_a_contact_writes_contact_created_in_the_same_transaction
     assert contact["phones"] == [{"e164": "+989123456789", "kind": "mobile"}]
     assert contact["organization_id"] == org_id and contact["owner_id"] is None
 
-    [row] = await _outbox(deals)
+    _, row = await _outbox(deals)
     assert row.subject == CONTACT_CREATED and row.headers["Crm-Event-Type"] == "crm.deals.v1.ContactCreated"
     event = events_pb2.ContactCreated.FromString(row.payload)
     assert event.contact_id == contact["id"] and event.display_name == "Sara Karimi"
@@ -119,7 +124,7 @@ async def test_a_refused_contact_writes_nothing(crm):
         headers=deals.auth("rep", sub="rep-2"),
     )
     assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["organization_id"]
-    assert await _outbox(deals) == []
+    assert [r.subject for r in await _outbox(deals)] == ["crm.deals.organization.created"]
 
 
 async def test_health_and_readiness(crm):

@@ -1,4 +1,4 @@
-"""Subjects and builders for the events the deals service publishes, and proto conversions."""
+"""Subjects and builders for the organization/contact events, and proto conversions."""
 
 from __future__ import annotations
 
@@ -10,16 +10,37 @@ from crm.deals.v1 import deals_pb2, events_pb2
 from crm_deals.organizations.models import Contact, Organization
 
 CONTACT_CREATED = "crm.deals.contact.created"
+CONTACT_UPDATED = "crm.deals.contact.updated"
+ORGANIZATION_CREATED = "crm.deals.organization.created"
+ORGANIZATION_UPDATED = "crm.deals.organization.updated"
+
+PHONE_KINDS = {
+    "work": contact_point_pb2.PHONE_KIND_WORK,
+    "mobile": contact_point_pb2.PHONE_KIND_MOBILE,
+    "home": contact_point_pb2.PHONE_KIND_HOME,
+    "fax": contact_point_pb2.PHONE_KIND_FAX,
+}
+PHONE_KIND_NAMES = {v: k for k, v in PHONE_KINDS.items()}
 
 
 def phone_to_proto(phone: dict[str, Any]) -> contact_point_pb2.Phone:
-    kind = contact_point_pb2.PhoneKind.Value(f"PHONE_KIND_{phone.get('kind', 'work').upper()}")
+    kind = PHONE_KINDS.get(phone.get("kind", "work"), contact_point_pb2.PHONE_KIND_UNSPECIFIED)
     return contact_point_pb2.Phone(e164=phone["e164"], kind=kind)
 
 
 def display_name(contact: Contact) -> str:
     name = " ".join(p for p in (contact.first_name, contact.last_name) if p)
     return name or (contact.emails[0] if contact.emails else "")
+
+
+def address_to_proto(record: Organization | Contact) -> deals_pb2.Address:
+    return deals_pb2.Address(
+        street=record.street,
+        city=record.city,
+        region=record.region,
+        postal_code=record.postal_code,
+        country=record.country,
+    )
 
 
 def organization_to_proto(organization: Organization) -> deals_pb2.Organization:
@@ -29,6 +50,26 @@ def organization_to_proto(organization: Organization) -> deals_pb2.Organization:
         domain=organization.domain,
         phones=[phone_to_proto(p) for p in organization.phones],
         owner_id=organization.owner_id or "",
+        team=organization.team,
+        emails=list(organization.emails),
+        address=address_to_proto(organization),
+        buyer_status=organization.buyer_status,
+    )
+
+
+def contact_to_proto(contact: Contact) -> deals_pb2.Contact:
+    return deals_pb2.Contact(
+        id=str(contact.id),
+        organization_id=str(contact.organization_id or ""),
+        first_name=contact.first_name,
+        last_name=contact.last_name,
+        emails=list(contact.emails),
+        phones=[phone_to_proto(p) for p in contact.phones],
+        owner_id=contact.owner_id or "",
+        team=contact.team,
+        title=contact.title,
+        address=address_to_proto(contact),
+        buyer_status=contact.buyer_status,
     )
 
 
@@ -38,4 +79,21 @@ def contact_created(contact: Contact) -> events_pb2.ContactCreated:
         display_name=display_name(contact),
         phones=[phone_to_proto(p) for p in contact.phones],
         owner_id=contact.owner_id or "",
+        contact=contact_to_proto(contact),
+    )
+
+
+def contact_updated(contact: Contact, changed: list[str]) -> events_pb2.ContactUpdated:
+    return events_pb2.ContactUpdated(
+        contact=contact_to_proto(contact), display_name=display_name(contact), changed_fields=sorted(changed)
+    )
+
+
+def organization_created(organization: Organization) -> events_pb2.OrganizationCreated:
+    return events_pb2.OrganizationCreated(organization=organization_to_proto(organization))
+
+
+def organization_updated(organization: Organization, changed: list[str]) -> events_pb2.OrganizationUpdated:
+    return events_pb2.OrganizationUpdated(
+        organization=organization_to_proto(organization), changed_fields=sorted(changed)
     )

@@ -1,0 +1,1 @@
+"""The customer lifecycle has no Celery tasks (it reacts to billing's events)."""

@@ -1,0 +1,1 @@
+"""Pipelines publish no events: stage changes are published by the opportunities domain."""

@@ -1,0 +1,1 @@
+"""Pipelines have no gRPC methods yet (ConvertLead resolves pipelines inside deals)."""

@@ -1,0 +1,1 @@
+"""Pipelines consume no events."""

@@ -1,0 +1,1 @@
+"""Reports publish no events."""

@@ -1,0 +1,1 @@
+"""Reports consume no events: they read the opportunity table, which deals owns."""

@@ -10,6 +10,8 @@ from fastapi import FastAPI
 
 from crm_leads.activities.router import router as activities_router
 from crm_leads.assignment.router import router as assignment_router
+from crm_leads.conversion import grpc as conversion_grpc
+from crm_leads.conversion.router import router as conversion_router
 from crm_leads.db import tables
 from crm_leads.intake.router import router as intake_router
 from crm_leads.leads import grpc as leads_grpc
@@ -23,8 +25,8 @@ definition = ServiceDefinition(
     settings_cls=LeadsSettings,
     tables=tables,
     service_root=Path(__file__).resolve().parents[2],
-    routers=[leads_router, assignment_router, activities_router, intake_router],
-    grpc=[leads_grpc.registration],
+    routers=[leads_router, assignment_router, activities_router, intake_router, conversion_router],
+    grpc=[leads_grpc.registration, conversion_grpc.registration],
     subscriptions=leads_handlers.subscriptions,
 )
 

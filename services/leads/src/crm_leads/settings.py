@@ -13,3 +13,6 @@ class LeadsSettings(ServiceSettings):
     serious_prospect_closed_tasks: int = 2
     forgotten_after_days: int = 30
     first_followup_minutes: int = 60
+    # lead conversion calls deals (crm.deals.v1.DealsService/ConvertLead) here, with this deadline
+    deals_grpc_target: str = "127.0.0.1:50052"
+    deals_grpc_timeout: float = 10.0

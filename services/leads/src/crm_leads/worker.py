@@ -14,6 +14,7 @@ celery = make_celery(
         "crm_leads.automation.tasks",
         "crm_leads.activities.tasks",
         "crm_leads.intake.tasks",
+        "crm_leads.conversion.tasks",
     ],
 )
 celery.conf.beat_schedule = {
@@ -22,4 +23,5 @@ celery.conf.beat_schedule = {
     "mark-forgotten-leads": {"task": "leads.mark_forgotten_leads", "schedule": 3600.0},
     "send-due-reminders": {"task": "leads.send_due_reminders", "schedule": 60.0},
     "sweep-stuck-imports": {"task": "leads.sweep_imports", "schedule": 60.0},
+    "resume-conversions": {"task": "leads.resume_conversions", "schedule": 60.0},
 }

@@ -1,7 +1,8 @@
 """Generic HTTP providers for SMS and fax.
 
 SMS: ``POST {url}`` JSON ``{"to", "from", "text", "reference"}`` -> ``{"id": ...}`` or ``{"ids": [...]}``.
-Fax: ``POST {url}/faxes`` multipart (``to``, ``reference``, ``file``) -> ``{"id": ...}``; status by
+Fax: ``POST {url}/faxes`` JSON ``{"to", "from", "reference", "document": {"filename", "content_type",
+"content_base64"}}`` -> ``{"id": ...}``; status by
 ``GET {url}/faxes/{id}`` -> ``{"status": "queued|sending|delivered|failed", "code": ...}``.
 Both send ``Authorization: Bearer {token}`` when configured. 429, 5xx and transport errors are
 transient; other 4xx are permanent. Receipts may also be pushed to ``POST /api/v1/receipts/{provider}``.
@@ -9,6 +10,7 @@ transient; other 4xx are permanent. Receipts may also be pushed to ``POST /api/v
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
@@ -88,14 +90,18 @@ class HttpFaxAdapter(_HttpBase):
     async def send(self, message: Outbound) -> Accepted:
         if message.attachments:
             doc = message.attachments[0]
-            file = (doc.filename, doc.content, doc.content_type)
+            filename, content, content_type = doc.filename, doc.content, doc.content_type
         else:
-            file = ("message.txt", message.text.encode(), "text/plain; charset=utf-8")
+            filename, content, content_type = "message.txt", message.text.encode(), "text/plain; charset=utf-8"
+        document = {
+            "filename": filename,
+            "content_type": content_type,
+            "content_base64": base64.b64encode(content).decode(),
+        }
         body = await self._call(
             "POST",
             f"{self.url}/faxes",
-            data={"to": message.recipient, "reference": message.message_id, "from": self.sender},
-            files={"file": file},
+            json={"to": message.recipient, "from": self.sender, "reference": message.message_id, "document": document},
         )
         if not body.get("id"):
             raise TransientError("provider returned no fax id", code="protocol")

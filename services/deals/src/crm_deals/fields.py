@@ -47,4 +47,5 @@ Text = Annotated[str, AfterValidator(storable_text)]
 When = Annotated[AwareDatetime, AfterValidator(plausible_time)]
 Day = Annotated[dt.date, AfterValidator(plausible_date)]
 Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(currency_code)]
-Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
+# at most 10^14 (the reports keep amount x probability x 100 in a bigint)
+Amount = Annotated[Decimal, Field(ge=0, le=Decimal("100000000000000"), max_digits=17, decimal_places=2)]

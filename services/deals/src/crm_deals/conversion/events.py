@@ -111,12 +111,7 @@ def options_from_proto(msg: deals_pb2.ConversionOptions) -> OptionsIn:
     if msg.HasField("amount") and (msg.amount.amount or msg.amount.currency_code):
         try:
             amount = Decimal(msg.amount.amount or "0")
-            if (
-                not amount.is_finite()
-                or amount < 0
-                or amount != round(amount, 2)
-                or amount >= Decimal("1e16")
-            ):
+            if not amount.is_finite() or amount < 0 or amount != round(amount, 2) or amount > Decimal("1e14"):
                 raise InvalidOperation
             options.amount = amount
         except InvalidOperation:

@@ -40,8 +40,9 @@ def _rate(numerator: int, denominator: int) -> Decimal | None:
     return (Decimal(numerator) / Decimal(denominator)).quantize(RATE, ROUND_HALF_UP)
 
 
-def _money(value: object) -> Decimal:
-    return as_decimal(value).quantize(CENT, ROUND_HALF_UP)
+def _units(value: object, per_unit: int) -> Decimal:
+    """An integer sum in cents (100) or ten-thousandths (10000) as a 2-decimal amount."""
+    return (as_decimal(value) / per_unit).quantize(CENT, ROUND_HALF_UP)
 
 
 def period_label(start: dt.date, period: Period) -> str:
@@ -83,15 +84,18 @@ class ReportService:
     async def funnel(self, scope: Scope) -> FunnelOut:
         pipeline = await self.pipelines.resolve(scope.pipeline_id)
         scope = Scope(scope.owner_id, scope.team, pipeline.id, scope.start, scope.end)
-        by_stage, by_position = await self.repo.funnel(scope)
         counts: dict[uuid.UUID, int] = {}
-        values: dict[uuid.UUID, list[MoneyOut]] = {}
-        for row in by_stage:
+        cents: dict[uuid.UUID, dict[str, int]] = {}
+        furthest: dict[int, int] = {}
+        for row in await self.repo.funnel(scope):
             counts[row.stage_id] = counts.get(row.stage_id, 0) + int(row.n)
-            values.setdefault(row.stage_id, []).append(
-                MoneyOut(currency=row.currency, amount=_money(row.amount))
-            )
-        furthest = {int(r.furthest_position): int(r.n) for r in by_position}
+            per_currency = cents.setdefault(row.stage_id, {})
+            per_currency[row.currency] = per_currency.get(row.currency, 0) + int(row.cents)
+            furthest[int(row.furthest_position)] = furthest.get(int(row.furthest_position), 0) + int(row.n)
+        values = {
+            stage_id: [MoneyOut(currency=c, amount=_units(v, 100)) for c, v in sorted(per.items())]
+            for stage_id, per in cents.items()
+        }
         stages: list[FunnelStageOut] = []
         previous: int | None = None
         for stage in pipeline.stages:
@@ -122,24 +126,31 @@ class ReportService:
         if as_of is not None:
             if not await self.repo.has_snapshot(as_of):
                 raise SnapshotNotFound(f"no forecast was stored on {as_of.isoformat()}")
-            rows = await self.repo.forecast_snapshot(scope, period, as_of)
+            rows = await self.repo.forecast_snapshot(scope, as_of)
         else:
-            rows = await self.repo.forecast(scope, period)
+            rows = await self.repo.forecast(scope)
+        # months -> periods; sums stay integers (cents, weighted x 10^4) until the end
+        totals: dict[tuple[str, str], list[Decimal]] = {}
+        for r in rows:
+            key = (period_label(r.period, period), r.currency)
+            acc = totals.setdefault(key, [Decimal(0)] * 6)
+            for i, value in enumerate((r.count, r.pipeline, r.weighted, r.commit, r.best_case, r.closed)):
+                acc[i] += as_decimal(value)
         return ForecastOut(
             period=period,
             as_of=as_of,
             rows=[
                 ForecastRowOut(
-                    period=period_label(r.period, period),
-                    currency=r.currency,
-                    count=int(r.count),
-                    pipeline=_money(r.pipeline),
-                    weighted=_money(r.weighted),
-                    commit=_money(r.commit),
-                    best_case=_money(r.best_case),
-                    closed=_money(r.closed),
+                    period=label,
+                    currency=currency,
+                    count=int(acc[0]),
+                    pipeline=_units(acc[1], 100),
+                    weighted=_units(acc[2], 10000),
+                    commit=_units(acc[3], 100),
+                    best_case=_units(acc[4], 100),
+                    closed=_units(acc[5], 100),
                 )
-                for r in rows
+                for (label, currency), acc in sorted(totals.items())
             ],
         )
 

@@ -47,7 +47,7 @@ class ConversionOptions(BaseModel):
     contact_id: uuid.UUID | None = Field(None, description="reuse this contact")
     skip_organization: bool = Field(False, description="B2C: a contact without an organization")
     opportunity_name: Text = Field("", max_length=300)
-    amount: Decimal | None = Field(None, ge=0, max_digits=18, decimal_places=2)
+    amount: Decimal | None = Field(None, ge=0, le=Decimal("100000000000000"), max_digits=17, decimal_places=2)
     currency: Currency | None = None
     expected_close_date: Day | None = None
     pipeline_id: uuid.UUID | None = None

@@ -1,0 +1,177 @@
+"""Deals reports benchmark: funnel and forecast over 1,000,000 opportunities beside a plain count(*).
+
+One run, one PostgreSQL database (created here, migrated with the deals migrations, dropped at the end):
+
+1. load N opportunities (default 1,000,000) in the default pipeline with one INSERT ... SELECT over
+   generate_series (stages, owners, teams, currencies, close dates and amounts spread pseudo-randomly),
+   then VACUUM ANALYZE;
+2. time, in the same run and the same database, ``--repeat`` times each (median reported):
+   - baseline: ``SELECT count(*) FROM opportunity``;
+   - funnel: ``ReportService.funnel`` (the service code the REST/gRPC edges call);
+   - forecast per month and per quarter: ``ReportService.forecast`` (live, no filter: the whole table);
+   - the same reports filtered to one team (what a manager asks for);
+3. print each median beside the baseline and the ratio; target: every report <= 5x the count(*).
+
+Figures are ratios, never assertions: see bench/README.md.
+
+    uv run python bench/deals_reports.py [--rows 1000000] [--repeat 7]
+
+Servers: CRM_POSTGRES_URL (admin libpq URL), else an embedded PostgreSQL (crm_platform.embedded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from crm_deals.reports.schemas import Scope
+from crm_deals.reports.service import ReportService
+from crm_platform import embedded
+from crm_platform.db import create_engine, session_factory
+from crm_platform.migrations import upgrade
+from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = 5.0
+
+LOAD = """
+INSERT INTO opportunity (
+    id, name, pipeline_id, stage_id, amount, currency, probability, forecast_category, status,
+    expected_close_date, owner_id, team, source, lost_reason, stage_entered_at, furthest_position,
+    closed_at, created_at, updated_at)
+SELECT gen_random_uuid(), 'deal ' || g, s.pipeline_id, s.id,
+       round((100 + (hashint4(g) & 65535) * 7.5)::numeric, 2),
+       (ARRAY['EUR', 'EUR', 'EUR', 'EUR', 'EUR', 'EUR', 'EUR', 'USD', 'USD', 'IRR'])[1 + (g % 10)],
+       s.probability, s.forecast_category,
+       s.kind,
+       DATE '2026-01-01' + ((hashint4(g + 7) & 1023) % 730),
+       'rep-' || (g % 50), 'team-' || (g % 5),
+       (ARRAY['web', 'fair', 'referral', 'ads', ''])[1 + (g % 5)],
+       CASE WHEN s.kind = 'lost' THEN (ARRAY['price', 'timing', 'competitor'])[1 + (g % 3)] ELSE '' END,
+       now() - make_interval(days => (g % 90)),
+       CASE WHEN s.kind = 'lost' THEN 1 + (g % 4) ELSE greatest(s.position, 1 + (g % s.position)) END,
+       CASE WHEN s.kind <> 'open' THEN now() - make_interval(days => (g % 365)) END,
+       now() - make_interval(days => (g % 700)), now()
+FROM generate_series(1, $1::int) AS g
+JOIN stage AS s ON s.pipeline_id = (SELECT id FROM pipeline WHERE is_default)
+               AND s.position = 1 + (hashint4(g + 3) & 1023) % 6
+"""
+
+
+def with_database(url: str, database: str, driver: str | None = None) -> str:
+    parts = urlsplit(url)
+    scheme = f"postgresql+{driver}" if driver else "postgresql"
+    return urlunsplit((scheme, parts.netloc, f"/{database}", parts.query, ""))
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    import os
+
+    url = os.environ.get("CRM_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    root = Path(tempfile.mkdtemp(prefix="crm-bench-pg-"))
+    server = embedded.start_postgres(root / "pg", embedded.free_port())
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+async def timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, Any]:
+    await fn()  # warm the cache and the plan
+    samples, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = await fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples), result
+
+
+async def main(rows: int, repeat: int) -> int:
+    with postgres_server() as admin_url:
+        name = f"crm_bench_deals_{uuid.uuid4().hex[:8]}"
+        admin = await asyncpg.connect(with_database(admin_url, "postgres"))
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = with_database(admin_url, name, "asyncpg")
+            await asyncio.to_thread(upgrade, ROOT / "services" / "deals", url)
+            conn = await asyncpg.connect(with_database(admin_url, name))
+            try:
+                start = time.perf_counter()
+                await conn.execute(LOAD, rows)
+                await conn.execute("VACUUM ANALYZE opportunity")
+                load = time.perf_counter() - start
+                count = await conn.fetchval("SELECT count(*) FROM opportunity")
+                size = await conn.fetchval("SELECT pg_size_pretty(pg_total_relation_size('opportunity'))")
+                version = await conn.fetchval("SHOW server_version")
+                workers = await conn.fetchval("SHOW max_parallel_workers_per_gather")
+            finally:
+                await conn.close()
+            print(f"PostgreSQL {version}, max_parallel_workers_per_gather={workers}")
+            print(f"loaded {count:,} opportunities in {load:.1f} s (table + indexes {size})")
+
+            engine = create_engine(url, pool_size=1)
+            sessions = session_factory(engine)
+            try:
+                async with sessions() as session:
+                    reports = ReportService(session)
+
+                    count_all = text("SELECT count(*) FROM opportunity")
+
+                    async def baseline() -> Any:
+                        return (await session.execute(count_all)).scalar()
+
+                    team = Scope(team="team-2")
+                    cases: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+                        ("count(*) baseline", baseline),
+                        ("funnel", lambda: reports.funnel(Scope())),
+                        ("forecast per month", lambda: reports.forecast(Scope(), "month")),
+                        ("forecast per quarter", lambda: reports.forecast(Scope(), "quarter")),
+                        ("funnel, one team", lambda: reports.funnel(team)),
+                        ("forecast per quarter, one team", lambda: reports.forecast(team, "quarter")),
+                    ]
+                    results: dict[str, float] = {}
+                    for label, fn in cases:
+                        results[label], _ = await timed(fn, repeat)
+            finally:
+                await engine.dispose()
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+
+    base = results["count(*) baseline"]
+    print(f"\nmedian of {repeat} runs each, same database, same run")
+    print(f"{'query':34} {'median ms':>10} {'x count(*)':>11}  target <= {TARGET:.0f}x")
+    worst = 0.0
+    for label, seconds in results.items():
+        ratio = seconds / base
+        if label != "count(*) baseline":
+            worst = max(worst, ratio)
+        mark = "" if label == "count(*) baseline" else ("ok" if ratio <= TARGET else "OVER")
+        print(f"{label:34} {seconds * 1000:10.1f} {ratio:10.2f}x  {mark}")
+    print(
+        f"\nworst report: {worst:.2f}x the count(*) "
+        f"({'within' if worst <= TARGET else 'over'} the {TARGET:.0f}x target)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    raise SystemExit(asyncio.run(main(args.rows, args.repeat)))

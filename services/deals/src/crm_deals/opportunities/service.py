@@ -222,7 +222,16 @@ class OpportunityService:
             raise Forbidden("only admins and managers change owners")
         if sent & {"probability", "forecast_category"} and opportunity.status != "open":
             errors["probability"] = "a closed opportunity keeps its probability and category"
-        for name in ("name", "amount", "currency", "probability", "forecast_category"):
+        for name in (
+            "name",
+            "amount",
+            "currency",
+            "probability",
+            "forecast_category",
+            "source",
+            "campaign",
+            "next_step",
+        ):
             if name in sent and getattr(patch, name) is None:
                 errors[name] = "may not be null"
         if errors:

@@ -166,6 +166,21 @@ class DirectoryService:
             )
         raise ValidationFailed({"record": f"notify cannot resolve {service}/{record_type} records"})
 
+    async def lead_summary(self, lead_id: str) -> dict[str, Any]:
+        """What templates may say about a lead (empty values when notify has not seen it)."""
+        lead = None
+        try:
+            lead = await self.repo.lead(uuid.UUID(lead_id))
+        except ValueError:
+            pass
+        return {
+            "id": lead_id,
+            "name": lead.name if lead else "",
+            "company": lead.company if lead else "",
+            "status": lead.status if lead else "",
+            "owner_id": lead.owner_id if lead else None,
+        }
+
     async def lead_flags(self, lead_id: str) -> dict[str, bool]:
         try:
             lead = await self.repo.lead(uuid.UUID(lead_id))

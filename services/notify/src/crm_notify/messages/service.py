@@ -181,10 +181,11 @@ class MessageService:
             else None
         )
         digest = request_hash(data)
+        strict = rule is None  # a rule's key is (rule, event): the event is the identity, not the payload
         if key is not None:
             existing = await self.repo.by_key(key)
             if existing is not None:
-                return self._same_request(existing, digest), True
+                return (self._same_request(existing, digest) if strict else existing), True
         to = await self._recipient(data, wait_for_lead)
         content, headers = await self._content(data, to)
         now = utcnow()
@@ -220,7 +221,7 @@ class MessageService:
             assert key is not None
             existing = await self.repo.by_key(key)
             assert existing is not None
-            return self._same_request(existing, digest), True
+            return (self._same_request(existing, digest) if strict else existing), True
         detail = f"rule {rule.name}" if rule else f"requested by {who.subject}"
         await self.repo.add_status(message.id, "queued", detail, at=now)
         enqueue_after_commit(self.session, celery, DELIVER_TASK, str(message.id))
@@ -277,7 +278,10 @@ class MessageService:
         """Apply every enabled rule of ``subject`` whose conditions hold; one message per (rule, event)."""
         service = Principal(subject="rule", roles=frozenset({"admin"}), is_service=True)
         out: list[Message] = []
-        for rule in await RuleService(self.session).matching(subject, data):
+        rules = await RuleService(self.session).matching(subject, data)
+        if rules and data.get("lead_id") and "lead" not in data:
+            data = {**data, "lead": await DirectoryService(self.session).lead_summary(str(data["lead_id"]))}
+        for rule in rules:
             request = self._rule_request(rule, data, event_id)
             if request is None:
                 continue

@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from google.protobuf.message import Message
@@ -44,16 +45,8 @@ def build_headers(event_id: uuid.UUID, event_type: str, occurred_at: dt.datetime
     return headers
 
 
-async def add_event(
-    session: AsyncSession,
-    tables: PlatformTables,
-    subject: str,
-    message: Message,
-    *,
-    producer: str,
-    aggregate_id: str = "",
-) -> uuid.UUID:
-    """Write one event into the outbox within the caller's transaction; never publishes."""
+def _stamp(message: Message, producer: str, aggregate_id: str) -> dict[str, Any]:
+    """Fill the event's metadata envelope and return its outbox row."""
     event_id = new_id()
     occurred_at = utcnow()
     event_type = message.DESCRIPTOR.full_name
@@ -68,15 +61,45 @@ async def add_event(
         meta.producer = producer
         meta.traceparent = headers.get(HEADER_TRACEPARENT, "")
         meta.aggregate_id = aggregate_id
-    await OutboxRepository(session, tables).insert(
-        event_id=event_id,
-        subject=subject,
-        event_type=event_type,
-        payload=message.SerializeToString(),
-        headers=headers,
-        created_at=occurred_at,
-    )
-    return event_id
+    return {
+        "id": event_id,
+        "event_type": event_type,
+        "payload": message.SerializeToString(),
+        "headers": headers,
+        "created_at": occurred_at,
+    }
+
+
+async def add_event(
+    session: AsyncSession,
+    tables: PlatformTables,
+    subject: str,
+    message: Message,
+    *,
+    producer: str,
+    aggregate_id: str = "",
+) -> uuid.UUID:
+    """Write one event into the outbox within the caller's transaction; never publishes."""
+    row = _stamp(message, producer, aggregate_id)
+    await OutboxRepository(session, tables).insert_many([{**row, "subject": subject}])
+    return uuid.UUID(str(row["id"]))
+
+
+async def add_events(
+    session: AsyncSession,
+    tables: PlatformTables,
+    events: Sequence[tuple[str, Message, str]],
+    *,
+    producer: str,
+) -> list[uuid.UUID]:
+    """Write many events (subject, message, aggregate id) in one INSERT, in order; never publishes."""
+    rows = [
+        {**_stamp(message, producer, aggregate_id), "subject": subject}
+        for subject, message, aggregate_id in events
+    ]
+    if rows:
+        await OutboxRepository(session, tables).insert_many(rows)
+    return [uuid.UUID(str(r["id"])) for r in rows]
 
 
 class OutboxRelay:

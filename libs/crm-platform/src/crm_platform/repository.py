@@ -21,26 +21,9 @@ class OutboxRepository:
         self.session = session
         self.t = tables.outbox
 
-    async def insert(
-        self,
-        *,
-        event_id: uuid.UUID,
-        subject: str,
-        event_type: str,
-        payload: bytes,
-        headers: dict[str, str],
-        created_at: dt.datetime,
-    ) -> None:
-        await self.session.execute(
-            insert(self.t).values(
-                id=event_id,
-                subject=subject,
-                event_type=event_type,
-                payload=payload,
-                headers=headers,
-                created_at=created_at,
-            )
-        )
+    async def insert_many(self, rows: list[dict[str, Any]]) -> None:
+        """Rows keep their order through the table's identity column (the relay publishes by it)."""
+        await self.session.execute(insert(self.t), rows)
 
     async def claim_unpublished(self, limit: int) -> Sequence[Row[Any, Any, Any, Any]]:
         stmt = (

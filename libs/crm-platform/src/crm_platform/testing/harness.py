@@ -173,6 +173,7 @@ class ServiceHarness:
         # a queue of this test run's own, so parallel runs on one Redis never take each other's tasks
         queue = f"{definition.name}-test-{os.getpid()}"
         worker.celery.conf.task_default_queue = queue
+        worker.celery.control.purge()  # tasks a previous test left behind belong to a dropped database
         ctx = start_worker(
             worker.celery,
             pool="solo",

@@ -19,6 +19,9 @@ class ActivityRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def add_all(self, activities: Sequence[Activity]) -> None:
+        self.session.add_all(activities)
+
     async def add(self, activity: Activity) -> Activity:
         self.session.add(activity)
         await self.session.flush()

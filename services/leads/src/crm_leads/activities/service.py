@@ -160,6 +160,28 @@ class ActivityService:
         await self.status.on_followup_created(locked, actor)
         return task
 
+    async def create_first_followups(
+        self, items: Sequence[tuple[Lead, str, int]], actor: str = "system"
+    ) -> list[Activity]:
+        """Bulk form of :meth:`create_first_followup` for leads created in this same transaction
+        (nobody else can see them yet, so no lock and no existing follow-up to look for)."""
+        now = utcnow()
+        tasks = []
+        for lead, owner_id, minutes in items:
+            due = now + dt.timedelta(minutes=max(0, minutes))
+            task = self._new(lead, "task", actor, now, subject=FIRST_FOLLOWUP_SUBJECT)
+            task.owner_id, task.due_at, task.remind_at, task.is_first_followup = owner_id, due, due, True
+            tasks.append(task)
+        await self.repo.add_all(tasks)
+        after_commit(self.session, lambda: metrics.ACTIVITIES_CREATED.labels("task").inc(len(tasks)))
+        await self.status.change_many(
+            [lead for lead, _, _ in items if lead.status == "new"],
+            "waiting_for_contact",
+            actor,
+            reason="follow-up task created",
+        )
+        return tasks
+
     async def reassign_open_tasks(
         self, lead_id: uuid.UUID, new_owner: str, previous_owner: str | None = None
     ) -> int:

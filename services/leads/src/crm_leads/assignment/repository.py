@@ -37,6 +37,9 @@ class AssignmentRepository:
         self.session.add(obj)
         await self.session.flush()
 
+    async def add_all(self, objs: Sequence[Any]) -> None:
+        self.session.add_all(objs)
+
     async def delete(self, obj: Any) -> None:
         await self.session.delete(obj)
         await self.session.flush()

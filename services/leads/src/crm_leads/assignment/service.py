@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from crm.leads.v1 import events_pb2
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, ValidationFailed
 from crm_platform.ids import new_id
-from crm_platform.outbox import add_event
+from crm_platform.outbox import add_events
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_leads.assignment import rules as logic
@@ -38,6 +40,18 @@ def rep_view(rep: Rep) -> logic.RepView:
     )
 
 
+@dataclass
+class Choice:
+    """What the engine decided for one lead, before it is written."""
+
+    lead: Lead
+    rule: AssignmentRule | None
+    strategy: str
+    candidates: list[dict[str, Any]]
+    rep: Rep | None
+    reason: str
+
+
 def lead_facts(lead: Lead) -> dict[str, Any]:
     return {f: getattr(lead, f) for f in logic.CONDITION_FIELDS} | {"custom_fields": lead.custom_fields}
 
@@ -48,27 +62,46 @@ class AssignmentService:
         self.repo = AssignmentRepository(session)
         self.leads = LeadRepository(session)
         self.followup_minutes = followup_minutes
+        # one instance serves one transaction: rules, locked pool states, reps and loads are read once
+        self._rules: list[AssignmentRule] | None = None
+        self._pools: dict[uuid.UUID, Any] = {}
+        self._reps: dict[uuid.UUID, dict[str, Rep]] = {}
+        self._loads: dict[uuid.UUID, dict[str, int]] = {}
 
     # --- the engine ------------------------------------------------------------------------------
     async def assign_new(
         self, lead: Lead, actor: str = "system", now: dt.datetime | None = None
     ) -> AssignmentDecision:
         """Run the rules for a lead without an owner; the first matching rule decides."""
-        now = now or utcnow()
-        facts = lead_facts(lead)
-        for rule in await self.repo.active_rules():
-            if rule.rep_ids and logic.rule_matches(rule.conditions, facts):
-                return await self._assign_by_rule(lead, rule, actor, now)
-        return await self._record(
-            lead, None, "", [], None, "no assignment rule matched; lead waits in the queue", actor
-        )
+        return (await self.assign_many([lead], actor, now))[0]
 
-    async def _assign_by_rule(
-        self, lead: Lead, rule: AssignmentRule, actor: str, now: dt.datetime
-    ) -> AssignmentDecision:
-        state = await self.repo.lock_pool(rule.id)
-        reps = {r.id: r for r in await self.repo.reps(rule.rep_ids)}
-        loads = await self.repo.open_loads(rule.rep_ids)
+    async def assign_many(
+        self, leads: Sequence[Lead], actor: str = "system", now: dt.datetime | None = None
+    ) -> list[AssignmentDecision]:
+        """Assign new leads in order (one intake or batch): choices in memory, writes in bulk."""
+        now = now or utcnow()
+        if self._rules is None:
+            self._rules = await self.repo.active_rules()
+        chosen: list[Choice] = []
+        for lead in leads:
+            facts = lead_facts(lead)
+            rule = next(
+                (r for r in self._rules if r.rep_ids and logic.rule_matches(r.conditions, facts)), None
+            )
+            if rule is None:
+                chosen.append(
+                    Choice(lead, None, "", [], None, "no assignment rule matched; lead waits in the queue")
+                )
+            else:
+                chosen.append(await self._choose(lead, rule, now))
+        return await self._record(chosen, actor)
+
+    async def _choose(self, lead: Lead, rule: AssignmentRule, now: dt.datetime) -> Choice:
+        if rule.id not in self._pools:  # locked until the transaction ends: concurrent intakes queue here
+            self._pools[rule.id] = await self.repo.lock_pool(rule.id)
+            self._reps[rule.id] = {r.id: r for r in await self.repo.reps(rule.rep_ids)}
+            self._loads[rule.id] = await self.repo.open_loads(rule.rep_ids)
+        state, reps, loads = self._pools[rule.id], self._reps[rule.id], self._loads[rule.id]
         candidates: list[dict[str, Any]] = []
         available: set[str] = set()
         for rep_id in rule.rep_ids:
@@ -83,98 +116,102 @@ class AssignmentService:
             )
             if ok:
                 available.add(rep_id)
-        chosen: str | None
+        picked: str | None
         if rule.strategy == "least_loaded":
-            chosen, state.counter = logic.pick_least_loaded(rule.rep_ids, available, loads, state.counter)
-            reason = f"fewest open leads ({loads.get(chosen or '', 0)})" if chosen else ""
+            picked, state.counter = logic.pick_least_loaded(rule.rep_ids, available, loads, state.counter)
+            reason = f"fewest open leads ({loads.get(picked or '', 0)})" if picked else ""
         elif rule.strategy == "weighted":
             current = dict(state.weights or {})
             weights = {r.id: r.weight for r in reps.values()}
-            chosen = logic.pick_weighted(rule.rep_ids, available, weights, current)
+            picked = logic.pick_weighted(rule.rep_ids, available, weights, current)
             state.weights = current
-            reason = f"weighted capacity (weight {weights.get(chosen or '', 0)})" if chosen else ""
+            reason = f"weighted capacity (weight {weights.get(picked or '', 0)})" if picked else ""
         else:
-            chosen, state.counter = logic.pick_round_robin(rule.rep_ids, available, state.counter)
-            reason = "next in round-robin turn" if chosen else ""
-        if chosen is None:
-            return await self._record(
+            picked, state.counter = logic.pick_round_robin(rule.rep_ids, available, state.counter)
+            reason = "next in round-robin turn" if picked else ""
+        if picked is None:
+            return Choice(
                 lead,
                 rule,
                 rule.strategy,
                 candidates,
                 None,
                 f"rule {rule.name!r}: no available rep; lead waits in the queue",
-                actor,
             )
-        return await self._record(
-            lead, rule, rule.strategy, candidates, reps[chosen], f"rule {rule.name!r}: {reason}", actor
-        )
+        loads[picked] = loads.get(picked, 0) + 1
+        return Choice(lead, rule, rule.strategy, candidates, reps[picked], f"rule {rule.name!r}: {reason}")
 
     async def _record(
-        self,
-        lead: Lead,
-        rule: AssignmentRule | None,
-        strategy: str,
-        candidates: list[dict[str, Any]],
-        rep: Rep | None,
-        reason: str,
-        actor: str,
-        followup_minutes: int | None = None,
-    ) -> AssignmentDecision:
-        decision = AssignmentDecision(
-            id=new_id(),
-            lead_id=lead.id,
-            rule_id=rule.id if rule else None,
-            strategy=strategy,
-            candidates=candidates,
-            chosen_rep_id=rep.id if rep else None,
-            reason=reason,
-            actor=actor,
-            created_at=utcnow(),
-        )
-        await self.repo.add(decision)
-        if rep is not None:
-            minutes = followup_minutes or (rule.followup_minutes if rule else self.followup_minutes)
-            await self._give(lead, rep, decision, actor, minutes)
-        return decision
-
-    async def _give(
-        self, lead: Lead, rep: Rep, decision: AssignmentDecision, actor: str, minutes: int
-    ) -> None:
+        self, choices: Sequence[Choice], actor: str, followup_minutes: int | None = None
+    ) -> list[AssignmentDecision]:
+        """Store the decisions, give the chosen leads to their reps (audit, event, first follow-up)."""
         from crm_leads.activities.service import ActivityService  # activities builds on assignment
 
-        previous = lead.owner_id
         now = utcnow()
-        lead.owner_id = rep.id
-        lead.team = rep.team or lead.team
-        lead.assigned_at = now
-        lead.updated_at = now
-        await self.leads.add_audit(
-            lead.id,
-            actor,
-            "assigned",
-            {"owner_id": [previous, rep.id], "reason": decision.reason, "decision_id": str(decision.id)},
-        )
-        await add_event(
-            self.session,
-            tables,
-            events.LEAD_ASSIGNED,
-            events_pb2.LeadAssigned(
-                lead_id=str(lead.id),
-                owner_id=rep.id,
-                previous_owner_id=previous or "",
-                rule_id=str(decision.rule_id or ""),
-                reason=decision.reason,
-            ),
-            producer="leads",
-            aggregate_id=str(lead.id),
-        )
-        await self.session.flush()
+        decisions = [
+            AssignmentDecision(
+                id=new_id(),
+                lead_id=c.lead.id,
+                rule_id=c.rule.id if c.rule else None,
+                strategy=c.strategy,
+                candidates=c.candidates,
+                chosen_rep_id=c.rep.id if c.rep else None,
+                reason=c.reason,
+                actor=actor,
+                created_at=now,
+            )
+            for c in choices
+        ]
+        await self.repo.add_all(decisions)
+        given = [(c, d) for c, d in zip(choices, decisions, strict=True) if c.rep is not None]
+        audits: list[dict[str, Any]] = []
+        assigned: list[tuple[str, Any, str]] = []
+        new_owner: list[tuple[Lead, str, int]] = []
+        moved: list[tuple[Lead, str, str]] = []
+        for c, d in given:
+            assert c.rep is not None
+            lead, previous = c.lead, c.lead.owner_id
+            lead.owner_id, lead.team = c.rep.id, c.rep.team or lead.team
+            lead.assigned_at = lead.updated_at = now
+            audits.append(
+                {
+                    "lead_id": lead.id,
+                    "actor": actor,
+                    "action": "assigned",
+                    "changes": {
+                        "owner_id": [previous, c.rep.id],
+                        "reason": d.reason,
+                        "decision_id": str(d.id),
+                    },
+                }
+            )
+            assigned.append(
+                (
+                    events.LEAD_ASSIGNED,
+                    events_pb2.LeadAssigned(
+                        lead_id=str(lead.id),
+                        owner_id=c.rep.id,
+                        previous_owner_id=previous or "",
+                        rule_id=str(d.rule_id or ""),
+                        reason=d.reason,
+                    ),
+                    str(lead.id),
+                )
+            )
+            minutes = followup_minutes or (c.rule.followup_minutes if c.rule else self.followup_minutes)
+            if previous is None:
+                new_owner.append((lead, c.rep.id, minutes))
+            else:
+                moved.append((lead, c.rep.id, previous))
+        await self.leads.add_audits(audits)
+        await add_events(self.session, tables, assigned, producer="leads")
         activities = ActivityService(self.session)
-        if previous is None:
-            await activities.create_first_followup(lead, rep.id, minutes, actor=actor)
-        else:
-            await activities.reassign_open_tasks(lead.id, rep.id, previous)
+        if new_owner:
+            await activities.create_first_followups(new_owner, actor=actor)
+        for lead, rep_id, previous in moved:
+            await activities.reassign_open_tasks(lead.id, rep_id, previous)
+        await self.session.flush()
+        return decisions
 
     async def reassign(
         self, lead: Lead, owner_id: str | None, actor: str, reason: str = ""
@@ -196,16 +233,15 @@ class AssignmentService:
             raise Conflict(f"rep {owner_id} is inactive", type_slug="rep-inactive")
         if lead.owner_id == rep.id:
             raise Conflict(f"lead is already owned by {owner_id}", type_slug="already-owner")
-        return await self._record(
+        choice = Choice(
             lead,
             None,
             "manual",
             [{"rep_id": rep.id, "available": True, "why": "chosen by hand"}],
             rep,
             f"manual reassignment by {actor}" + (f": {reason}" if reason else ""),
-            actor,
-            followup_minutes=self.followup_minutes,
         )
+        return (await self._record([choice], actor, followup_minutes=self.followup_minutes))[0]
 
     async def retry_unassigned(self, limit: int = 200) -> int:
         """Periodic: leads that waited (no rule, nobody available) get another chance."""

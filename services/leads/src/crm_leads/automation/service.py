@@ -6,11 +6,12 @@ crm.leads.lead.status_changed. Flushes, never commits."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from crm.leads.v1 import events_pb2, leads_pb2
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, ValidationFailed
-from crm_platform.outbox import add_event
+from crm_platform.outbox import add_events
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_leads.db import tables
@@ -40,28 +41,44 @@ class StatusService:
             raise ValidationFailed({"status": f"{new!r} is set automatically and cannot be chosen"})
         if lead.status in FINAL:
             raise Conflict(f"lead is {lead.status}; its status can no longer change", type_slug="lead-closed")
-        old = lead.status
-        if old == new:
-            return False
+        return bool(await self.change_many([lead], new, actor, reason=reason))
+
+    async def change_many(
+        self, leads: Sequence[Lead], new: str, actor: str, *, reason: str = ""
+    ) -> list[Lead]:
+        """Move leads (already checked) to ``new`` with one audit insert and one outbox insert."""
         now = utcnow()
-        lead.status = new
-        lead.status_changed_at = now
-        lead.updated_at = now
-        await self.repo.add_audit(lead.id, actor, "status_changed", {"status": [old, new], "reason": reason})
-        await add_event(
-            self.session,
-            tables,
-            events.LEAD_STATUS_CHANGED,
-            events_pb2.LeadStatusChanged(
-                lead_id=str(lead.id),
-                old_status=events.STATUSES.get(old, leads_pb2.LEAD_STATUS_UNSPECIFIED),
-                new_status=events.STATUSES[new],
-            ),
-            producer="leads",
-            aggregate_id=str(lead.id),
-        )
-        await self.session.flush()
-        return True
+        moved, audits, changed = [], [], []
+        for lead in leads:
+            old = lead.status
+            if old == new:
+                continue
+            lead.status, lead.status_changed_at, lead.updated_at = new, now, now
+            moved.append(lead)
+            audits.append(
+                {
+                    "lead_id": lead.id,
+                    "actor": actor,
+                    "action": "status_changed",
+                    "changes": {"status": [old, new], "reason": reason},
+                }
+            )
+            changed.append(
+                (
+                    events.LEAD_STATUS_CHANGED,
+                    events_pb2.LeadStatusChanged(
+                        lead_id=str(lead.id),
+                        old_status=events.STATUSES.get(old, leads_pb2.LEAD_STATUS_UNSPECIFIED),
+                        new_status=events.STATUSES[new],
+                    ),
+                    str(lead.id),
+                )
+            )
+        if moved:
+            await self.repo.add_audits(audits)
+            await add_events(self.session, tables, changed, producer="leads")
+            await self.session.flush()
+        return moved
 
     async def on_followup_created(self, lead: Lead, actor: str) -> None:
         if lead.status == "new":

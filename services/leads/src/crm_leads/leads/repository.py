@@ -110,6 +110,65 @@ class LeadRepository:
                 found.setdefault(lead_id, set()).add(name)
         return found
 
+    async def find_matches_bulk(self, leads: Sequence[Lead]) -> dict[uuid.UUID, dict[uuid.UUID, set[str]]]:
+        """Duplicate candidates of new leads among earlier ones, in three queries for the whole batch.
+
+        A criterion value shared by more than MAX_MATCHES_PER_CRITERION leads is not discriminating
+        and is ignored (a generic company name, a switchboard number)."""
+        ids = [x.id for x in leads]
+        probes: list[tuple[str, Any, ColumnElement[bool], list[Any]]] = []
+        emails = sorted({e for x in leads for e in x.emails})
+        phones = sorted({p for x in leads for p in x.phone_numbers})
+        companies = sorted({x.company_key for x in leads if x.company_key})
+        if emails:
+            probes.append(("email", func.unnest(Lead.emails), Lead.emails.overlap(emails), emails))
+        if phones:
+            probes.append(
+                ("phone", func.unnest(Lead.phone_numbers), Lead.phone_numbers.overlap(phones), phones)
+            )
+        if companies:
+            probes.append(("company", Lead.company_key, Lead.company_key.in_(companies), companies))
+        owners: dict[tuple[str, Any], list[uuid.UUID]] = {}
+        for name, value_expr, condition, wanted in probes:
+            sub = (
+                select(Lead.id.label("id"), value_expr.label("value"))
+                .where(condition, Lead.status != "merged", Lead.id.not_in(ids))
+                .subquery()
+            )
+            ranked = (
+                select(sub.c.id, sub.c.value, func.row_number().over(partition_by=sub.c.value).label("n"))
+                .where(sub.c.value.in_(wanted))
+                .subquery()
+            )
+            stmt = select(ranked.c.id, ranked.c.value).where(ranked.c.n <= MAX_MATCHES_PER_CRITERION + 1)
+            for lead_id, value in (await self.session.execute(stmt)).all():
+                owners.setdefault((name, value), []).append(lead_id)
+        result: dict[uuid.UUID, dict[uuid.UUID, set[str]]] = {}
+        for lead in leads:
+            found: dict[uuid.UUID, set[str]] = {}
+            keys = [("email", e) for e in lead.emails] + [("phone", p) for p in lead.phone_numbers]
+            if lead.company_key:
+                keys.append(("company", lead.company_key))
+            for key in keys:
+                hits = owners.get(key, [])
+                if len(hits) > MAX_MATCHES_PER_CRITERION:
+                    continue
+                for other in hits:
+                    found.setdefault(other, set()).add(key[0])
+            result[lead.id] = found
+        return result
+
+    async def link_duplicates_bulk(self, matches: dict[uuid.UUID, dict[uuid.UUID, set[str]]]) -> None:
+        now = utcnow()
+        rows = [
+            {"lead_id": lead_id, "duplicate_of_id": other, "matched_on": sorted(on), "created_at": now}
+            for lead_id, found in matches.items()
+            for other, on in found.items()
+            if other != lead_id
+        ]
+        if rows:
+            await self.session.execute(pg_insert(LeadDuplicate).values(rows).on_conflict_do_nothing())
+
     async def link_duplicates(self, lead_id: uuid.UUID, matches: dict[uuid.UUID, set[str]]) -> None:
         if not matches:
             return

@@ -18,7 +18,7 @@ from crm_platform.contact_points import company_key, normalise_email, normalise_
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, ValidationFailed
 from crm_platform.ids import new_id
-from crm_platform.outbox import add_event
+from crm_platform.outbox import add_event, add_events
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_leads.db import tables
@@ -222,8 +222,6 @@ class LeadService:
         assign: bool = True,
     ) -> list[Lead]:
         """Store leads (all or none), link duplicates, emit events, assign and create follow-ups."""
-        from crm_leads.assignment.service import AssignmentService  # assignment builds on leads
-
         errors: dict[str, str] = {}
         built: list[dict[str, Any]] = []
         defs = await self._custom_defs()
@@ -261,43 +259,37 @@ class LeadService:
                 )
             )
         await self.repo.add_all(leads)
-        batch_ids = [lead.id for lead in leads]
-        audits = []
-        for lead in leads:
-            matches = await self.repo.find_matches(
-                lead.emails, lead.phone_numbers, lead.company_key, exclude=batch_ids
-            )
-            await self.repo.link_duplicates(lead.id, matches)
-            audits.append(
+        matches = await self.repo.find_matches_bulk(leads)
+        await self.repo.link_duplicates_bulk(matches)
+        await self.repo.add_audits(
+            [
                 {
                     "lead_id": lead.id,
                     "actor": who.subject,
                     "action": "created",
-                    "changes": {"channel": channel, "duplicates": sorted(str(m) for m in matches)},
+                    "changes": {"channel": channel, "duplicates": sorted(str(m) for m in matches[lead.id])},
                 }
-            )
-        await self.repo.add_audits(audits)
-        for lead in leads:
-            await add_event(
-                self.session,
-                tables,
-                events.LEAD_CREATED,
-                events.lead_created(lead),
-                producer="leads",
-                aggregate_id=str(lead.id),
-            )
-            enqueue_after_commit(self.session, celery, "leads.score_lead", str(lead.id))
+                for lead in leads
+            ]
+        )
+        await add_events(
+            self.session,
+            tables,
+            [(events.LEAD_CREATED, events.lead_created(lead), str(lead.id)) for lead in leads],
+            producer="leads",
+        )
+        enqueue_after_commit(self.session, celery, "leads.score_leads", [str(x.id) for x in leads])
         if assign:
-            assignment = AssignmentService(self.session, self.followup_minutes)
-            for lead in leads:
-                if lead.owner_id is None:
-                    await assignment.assign_new(lead, who.subject)
-                else:
-                    from crm_leads.activities.service import ActivityService
+            from crm_leads.activities.service import ActivityService
+            from crm_leads.assignment.service import AssignmentService
 
-                    await ActivityService(self.session).create_first_followup(
-                        lead, lead.owner_id, self.followup_minutes, actor=who.subject
-                    )
+            owned = [(lead, lead.owner_id, self.followup_minutes) for lead in leads if lead.owner_id]
+            if owned:
+                await ActivityService(self.session).create_first_followups(owned, actor=who.subject)
+            waiting = [lead for lead in leads if lead.owner_id is None]
+            if waiting:
+                await AssignmentService(self.session, self.followup_minutes).assign_many(waiting, who.subject)
+        await self.session.flush()
         return leads
 
     # --- read ----------------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ from crm_leads.leads.service import LeadService
 from crm_leads.worker import celery, settings
 
 
-async def _score(lead_id: str) -> int | None:
+async def _score(lead_ids: list[str]) -> int:
     async with transaction(task_sessions(settings.database_url)) as session:
-        return await LeadService(session).score(uuid.UUID(lead_id))
+        service = LeadService(session)
+        return sum([await service.score(uuid.UUID(x)) is not None for x in lead_ids])
 
 
 async def _score_pending() -> int:
@@ -25,10 +26,10 @@ async def _score_pending() -> int:
         return len(ids)
 
 
-@celery.task(name="leads.score_lead", acks_late=True, autoretry_for=(OSError,), retry_backoff=True)
-def score_lead(lead_id: str) -> int | None:
-    """Compute a lead's completeness score (0-100); re-running gives the same result."""
-    return run_async(_score(lead_id))
+@celery.task(name="leads.score_leads", acks_late=True, autoretry_for=(OSError,), retry_backoff=True)
+def score_leads(lead_ids: list[str]) -> int:
+    """Compute the completeness score (0-100) of the leads of one intake; re-running gives the same result."""
+    return run_async(_score(lead_ids))
 
 
 @celery.task(name="leads.score_pending_leads", acks_late=True)

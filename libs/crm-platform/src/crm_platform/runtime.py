@@ -21,6 +21,7 @@ from crm_platform import grpc as platform_grpc
 from crm_platform import observability as obs
 from crm_platform.auth import TokenVerifier
 from crm_platform.db import create_engine, session_factory, transaction
+from crm_platform.grpc_client import close_clients
 from crm_platform.http import create_app
 from crm_platform.inbox import Consumer, Subscription
 from crm_platform.nats import connect, ensure_stream
@@ -170,6 +171,7 @@ class Runtime:
         if self._grpc_server is not None:
             await self._grpc_server.stop(grace=5)
         await self._close_nats()
+        await close_clients()
         await self.engine.dispose()
 
     async def readiness(self) -> dict[str, str]:

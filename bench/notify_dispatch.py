@@ -101,15 +101,33 @@ async def main(args: argparse.Namespace) -> None:
         await harness.reset_nats()
         notify = await harness.start(definition, celery_worker=True, database_pool_size=10)
         admin = notify.auth("admin")
-        r = await notify.http.post("/api/v1/providers", headers=admin, json={
-            "name": "bench-smtp", "kind": "smtp", "config": {"host": "127.0.0.1", "port": port,
-                                                             "from_address": "crm@example.com"}})
+        r = await notify.http.post(
+            "/api/v1/providers",
+            headers=admin,
+            json={
+                "name": "bench-smtp",
+                "kind": "smtp",
+                "config": {"host": "127.0.0.1", "port": port, "from_address": "crm@example.com"},
+            },
+        )
         assert r.status_code == 201, r.text
-        await notify.http.put("/api/v1/directory/users/bench-rep", headers=admin,
-                              json={"display_name": "Bench", "email": "rep@example.com"})
-        await notify.http.post("/api/v1/rules", headers=admin, json={
-            "name": "bench", "event_subject": "crm.leads.lead.assigned", "template_key": "lead_assigned",
-            "channel": "email", "recipient": "owner", "purpose": "service"})
+        await notify.http.put(
+            "/api/v1/directory/users/bench-rep",
+            headers=admin,
+            json={"display_name": "Bench", "email": "rep@example.com"},
+        )
+        await notify.http.post(
+            "/api/v1/rules",
+            headers=admin,
+            json={
+                "name": "bench",
+                "event_subject": "crm.leads.lead.assigned",
+                "template_key": "lead_assigned",
+                "channel": "email",
+                "recipient": "owner",
+                "purpose": "service",
+            },
+        )
 
         raw = await raw_rate(port, handler, args.messages)
 
@@ -121,14 +139,28 @@ async def main(args: argparse.Namespace) -> None:
 
         async def one(i: int) -> None:
             async with sem:
-                await stub.SendNotification(notify_pb2.SendNotificationRequest(
-                    recipient=f"u{i}@example.com", channel=notify_pb2.CHANNEL_EMAIL, subject=f"bench {i}",
-                    body_text="dispatch benchmark", idempotency_key=f"bench-{i}"), metadata=md)
+                await stub.SendNotification(
+                    notify_pb2.SendNotificationRequest(
+                        recipient=f"u{i}@example.com",
+                        channel=notify_pb2.CHANNEL_EMAIL,
+                        subject=f"bench {i}",
+                        body_text="dispatch benchmark",
+                        idempotency_key=f"bench-{i}",
+                    ),
+                    metadata=md,
+                )
 
         start = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(args.messages)))
         requested = time.perf_counter() - start
-        await asyncio.to_thread(handler.done.wait, 300)
+        if not await asyncio.to_thread(handler.done.wait, args.timeout):
+            r = await notify.http.get("/api/v1/notifications", params={"limit": 500}, headers=admin)
+            states: dict[str, int] = {}
+            for m in r.json()["items"]:
+                states[m["status"]] = states.get(m["status"], 0) + 1
+            print(
+                f"warning: only {handler.count} of {args.messages} accepted in {args.timeout}s; statuses {states}"  # noqa: E501
+            )
         elapsed = max(handler.accepted.values()) - start
         delivered = handler.count
         dispatch = delivered / elapsed
@@ -141,20 +173,31 @@ async def main(args: argparse.Namespace) -> None:
             lead_id = str(uuid.uuid4())
             event = events_pb2.LeadAssigned(lead_id=lead_id, owner_id="bench-rep")
             published[f"New lead: {lead_id}"] = time.perf_counter()
-            await js.publish("crm.leads.lead.assigned", event.SerializeToString(), stream="CRM_LEADS",
-                             headers={"Nats-Msg-Id": str(uuid.uuid4()),
-                                      "Crm-Event-Type": "crm.leads.v1.LeadAssigned"})
+            await js.publish(
+                "crm.leads.lead.assigned",
+                event.SerializeToString(),
+                stream="CRM_LEADS",
+                headers={"Nats-Msg-Id": str(uuid.uuid4()), "Crm-Event-Type": "crm.leads.v1.LeadAssigned"},
+            )
             await asyncio.sleep(1 / args.event_rate)
-        await asyncio.to_thread(handler.done.wait, 300)
-        latencies = sorted((handler.accepted[s] - t) * 1000 for s, t in published.items() if s in handler.accepted)
+        await asyncio.to_thread(handler.done.wait, args.timeout)
+        latencies = sorted(
+            (handler.accepted[s] - t) * 1000 for s, t in published.items() if s in handler.accepted
+        )
         p50 = statistics.median(latencies)
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
 
-        print(f"raw aiosmtplib -> aiosmtpd          : {raw:8.1f} msg/s ({args.messages} messages, 1 connection)")
-        print(f"SendNotification -> SMTP accept      : {dispatch:8.1f} msg/s ({handler.count} messages; "
-              f"requests took {requested:.2f}s)   ratio {dispatch / raw:.0%} of raw")
-        print(f"lead.assigned -> SMTP accept latency : p50 {p50:.1f} ms, p99 {p99:.1f} ms "
-              f"({len(latencies)} events at {args.event_rate}/s)")
+        print(
+            f"raw aiosmtplib -> aiosmtpd          : {raw:8.1f} msg/s ({args.messages} messages, 1 connection)"
+        )
+        print(
+            f"SendNotification -> SMTP accept      : {dispatch:8.1f} msg/s ({delivered} messages; "
+            f"requests took {requested:.2f}s)   ratio {dispatch / raw:.0%} of raw"
+        )
+        print(
+            f"lead.assigned -> SMTP accept latency : p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+            f"({len(latencies)} events at {args.event_rate}/s)"
+        )
     finally:
         await harness.close()
         await databases.drop_all()
@@ -167,4 +210,5 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=400)
     parser.add_argument("--events", type=int, default=100)
     parser.add_argument("--event-rate", type=float, default=20.0)
+    parser.add_argument("--timeout", type=float, default=120.0)
     asyncio.run(main(parser.parse_args()))

@@ -12,9 +12,9 @@ from crm_notify import worker
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from notify_support.http_peer import HttpProviderDouble  # noqa: E402
-from notify_support.smsc import Smsc  # noqa: E402
-from notify_support.smtp_peer import SmtpPeer  # noqa: E402
+from notify_support.http_peer import HttpProviderDouble
+from notify_support.smsc import Smsc
+from notify_support.smtp_peer import SmtpPeer
 
 
 @pytest.fixture(autouse=True)

@@ -36,7 +36,7 @@ SEED_TEMPLATES = [
         "email",
         "he",
         "ליד חדש: {{ lead.name or lead.company or lead_id }}",
-        "שלום {{ user.name }},\n\nהליד {{ lead.name or lead_id }} ({{ lead.company }}) הועבר אליך.\n"
+        "שלום {{ user.name }},\n\nהליד {{ lead.name or lead_id }} ({{ lead.company }}) הועבר אליך.\n"  # noqa: RUF001
         "נא ליצור קשר בהקדם.",
     ),
     (
@@ -60,7 +60,7 @@ SEED_TEMPLATES = [
         "email",
         "fa",
         "از توجه شما سپاسگزاریم، {{ lead.name }}",
-        "{{ lead.name }} گرامی،\n\nاز گفتگوی شما با ما سپاسگزاریم.",
+        "{{ lead.name }} گرامی،\n\nاز گفتگوی شما با ما سپاسگزاریم.",  # noqa: RUF001
     ),
     ("lead_nurture", "sms", "en", "", "Hi {{ lead.name }}, thanks for talking to us!"),
     ("lead_nurture", "sms", "fa", "", "{{ lead.name }} عزیز، از گفتگوی شما با ما سپاسگزاریم."),

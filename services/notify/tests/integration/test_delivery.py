@@ -48,11 +48,21 @@ async def test_smtp_451_then_success_is_retried_and_sent_once(crm, smtp):
     notify = await start(crm)
     await add_provider(notify, smtp.provider())
     smtp.handler.script["rep@example.com"] = ["451 4.7.1 Greylisted, try again"]
-    sent = await send(notify, {"recipient": "rep@example.com", "channel": "email", "subject": "Hello",
-                               "body_text": "Plain text body"})
+    sent = await send(
+        notify,
+        {
+            "recipient": "rep@example.com",
+            "channel": "email",
+            "subject": "Hello",
+            "body_text": "Plain text body",
+        },
+    )
     history = await wait_status(notify, sent["id"], "sent")
     attempts = history["attempts"]
-    assert [(a["number"], a["outcome"], a["code"]) for a in attempts] == [(1, "transient", "451"), (2, "accepted", "")]
+    assert [(a["number"], a["outcome"], a["code"]) for a in attempts] == [
+        (1, "transient", "451"),
+        (2, "accepted", ""),
+    ]
     assert [s["status"] for s in history["statuses"]] == ["queued", "retrying", "sent"]
     assert len(smtp.handler.to("rep@example.com")) == 1
     assert "crm.notify.message.sent" in await outbox_subjects(notify)
@@ -62,8 +72,9 @@ async def test_smtp_550_fails_at_once_without_retry(crm, smtp):
     notify = await start(crm)
     await add_provider(notify, smtp.provider())
     smtp.handler.always["nobody@example.com"] = "550 5.1.1 No such user"
-    sent = await send(notify, {"recipient": "nobody@example.com", "channel": "email", "subject": "Hi",
-                               "body_text": "x"})
+    sent = await send(
+        notify, {"recipient": "nobody@example.com", "channel": "email", "subject": "Hi", "body_text": "x"}
+    )
     history = await wait_status(notify, sent["id"], "failed")
     assert [(a["outcome"], a["code"]) for a in history["attempts"]] == [("permanent", "550")]
     assert "550" in history["message"]["status_reason"]
@@ -76,8 +87,9 @@ async def test_transient_failures_end_in_the_dead_letter_state(crm, smtp):
     notify = await start(crm)
     await add_provider(notify, smtp.provider())
     smtp.handler.always["busy@example.com"] = "421 4.3.2 Service not available"
-    sent = await send(notify, {"recipient": "busy@example.com", "channel": "email", "subject": "Hi",
-                               "body_text": "x"})
+    sent = await send(
+        notify, {"recipient": "busy@example.com", "channel": "email", "subject": "Hi", "body_text": "x"}
+    )
     history = await wait_status(notify, sent["id"], "dead")
     assert [a["outcome"] for a in history["attempts"]] == ["transient"] * 3  # max_attempts = 3 in tests
     assert history["message"]["status_reason"].startswith("gave up after 3 attempts")
@@ -92,29 +104,49 @@ async def test_fallback_provider_takes_over_when_the_primary_is_down(crm, smtp):
     notify = await start(crm)
     from notify_support.smtp_peer import free_port
 
-    await add_provider(notify, {**smtp.provider("smtp-down", priority=1), "config": {
-        "host": "127.0.0.1", "port": free_port(), "from_address": "crm@example.com", "timeout": 2}})
+    await add_provider(
+        notify,
+        {
+            **smtp.provider("smtp-down", priority=1),
+            "config": {
+                "host": "127.0.0.1",
+                "port": free_port(),
+                "from_address": "crm@example.com",
+                "timeout": 2,
+            },
+        },
+    )
     await add_provider(notify, smtp.provider("smtp-backup", priority=2))
-    sent = await send(notify, {"recipient": "a@example.com", "channel": "email", "subject": "S", "body_text": "x"})
+    sent = await send(
+        notify, {"recipient": "a@example.com", "channel": "email", "subject": "S", "body_text": "x"}
+    )
     history = await wait_status(notify, sent["id"], "sent")
     assert [(a["provider"], a["outcome"]) for a in history["attempts"]] == [
-        ("smtp-down", "transient"), ("smtp-backup", "accepted")]
+        ("smtp-down", "transient"),
+        ("smtp-backup", "accepted"),
+    ]
     assert history["message"]["provider"] == "smtp-backup"
 
 
 async def test_rtl_email_with_smtputf8_address_html_and_attachment(crm, smtp, http_double):
     notify = await start(crm)
     await add_provider(notify, smtp.provider())
-    r = await notify.http.put("/api/v1/directory/users/rep-fa", headers=notify.auth("admin"), json={
-        "display_name": "علی", "email": "دنی@דוגמה.ישראל", "locale": "fa", "timezone": "Asia/Tehran"})
+    r = await notify.http.put(
+        "/api/v1/directory/users/rep-fa",
+        headers=notify.auth("admin"),
+        json={"display_name": "علی", "email": "دنی@דוגמה.ישראל", "locale": "fa", "timezone": "Asia/Tehran"},
+    )
     assert r.status_code == 200, r.text
-    sent = await send(notify, {
-        "record": {"service": "notify", "record_type": "user", "id": "rep-fa"},
-        "channel": "preferred",
-        "template": "lead_assigned",
-        "data": {"lead_id": "L-1", "lead": {"name": "رضا", "company": "آکمه"}, "reason": ""},
-        "attachments": [{"url": f"{http_double.url}/files/invoice.pdf", "filename": "invoice.pdf"}],
-    })
+    sent = await send(
+        notify,
+        {
+            "record": {"service": "notify", "record_type": "user", "id": "rep-fa"},
+            "channel": "preferred",
+            "template": "lead_assigned",
+            "data": {"lead_id": "L-1", "lead": {"name": "رضا", "company": "آکمه"}, "reason": ""},
+            "attachments": [{"url": f"{http_double.url}/files/invoice.pdf", "filename": "invoice.pdf"}],
+        },
+    )
     await wait_status(notify, sent["id"], "sent")
     [received] = smtp.handler.received
     assert received.smtputf8 and received.recipients == ["דנی@דוגמה.ישראל".replace("דנی", "دنی")]
@@ -155,11 +187,16 @@ async def test_smpp_throttling_is_retried_and_invalid_numbers_fail(crm, smsc):
     smsc.throttle["36301234567"] = 1
     smsc.invalid.add("972522345678")
     smsc.undeliverable.add("989121111111")
-    throttled = await send(notify, {"recipient": "+36301234567", "channel": "sms", "body_text": "Hello Budapest"})
+    throttled = await send(
+        notify, {"recipient": "+36301234567", "channel": "sms", "body_text": "Hello Budapest"}
+    )
     invalid = await send(notify, {"recipient": "+972522345678", "channel": "sms", "body_text": "Shalom"})
     lost = await send(notify, {"recipient": "+989121111111", "channel": "sms", "body_text": "Salam"})
     history = await wait_status(notify, throttled["id"], "delivered")
-    assert [(a["outcome"], a["code"]) for a in history["attempts"]] == [("transient", "0x00000058"), ("accepted", "")]
+    assert [(a["outcome"], a["code"]) for a in history["attempts"]] == [
+        ("transient", "0x00000058"),
+        ("accepted", ""),
+    ]
     history = await wait_status(notify, invalid["id"], "failed")
     assert [(a["outcome"], a["code"]) for a in history["attempts"]] == [("permanent", "0x0000000B")]
     history = await wait_status(notify, lost["id"], "failed")
@@ -168,13 +205,24 @@ async def test_smpp_throttling_is_retried_and_invalid_numbers_fail(crm, smsc):
 
 async def test_fax_through_the_http_fax_provider_double_with_job_status(crm, http_double):
     notify = await start(crm)
-    await add_provider(notify, {"name": "fax-http", "kind": "http_fax", "config": {
-        "url": f"{http_double.url}/fax", "token": "fax-token"}})
-    sent = await send(notify, {
-        "recipient": "+3612345678", "channel": "fax", "purpose": "transactional",
-        "body_text": "Invoice attached",
-        "attachments": [{"url": f"{http_double.url}/files/invoice.pdf", "filename": "invoice.pdf"}],
-    })
+    await add_provider(
+        notify,
+        {
+            "name": "fax-http",
+            "kind": "http_fax",
+            "config": {"url": f"{http_double.url}/fax", "token": "fax-token"},
+        },
+    )
+    sent = await send(
+        notify,
+        {
+            "recipient": "+3612345678",
+            "channel": "fax",
+            "purpose": "transactional",
+            "body_text": "Invoice attached",
+            "attachments": [{"url": f"{http_double.url}/files/invoice.pdf", "filename": "invoice.pdf"}],
+        },
+    )
     history = await wait_status(notify, sent["id"], "sent")
     [(fax_id, fax)] = http_double.faxes.items()
     assert fax["to"] == "+3612345678" and fax["content"].startswith(b"%PDF")
@@ -192,18 +240,33 @@ async def test_fax_through_the_http_fax_provider_double_with_job_status(crm, htt
 
 async def test_http_sms_provider_receipt_webhook(crm, http_double):
     notify = await start(crm)
-    await add_provider(notify, {"name": "sms-http", "kind": "http_sms", "config": {
-        "url": f"{http_double.url}/sms", "webhook_token": "hook-secret", "from": "CRM"}})
+    await add_provider(
+        notify,
+        {
+            "name": "sms-http",
+            "kind": "http_sms",
+            "config": {"url": f"{http_double.url}/sms", "webhook_token": "hook-secret", "from": "CRM"},
+        },
+    )
     sent = await send(notify, {"recipient": "+989123456789", "channel": "sms", "body_text": "Hi"})
     await wait_status(notify, sent["id"], "sent")
     [sms] = http_double.sms
-    r = await notify.http.post("/api/v1/receipts/sms-http", json={"id": sms["id"], "status": "delivered"},
-                               headers={"x-webhook-token": "wrong"})
+    r = await notify.http.post(
+        "/api/v1/receipts/sms-http",
+        json={"id": sms["id"], "status": "delivered"},
+        headers={"x-webhook-token": "wrong"},
+    )
     assert r.status_code == 401
-    r = await notify.http.post("/api/v1/receipts/sms-http", json={"id": sms["id"], "status": "delivered"},
-                               headers={"x-webhook-token": "hook-secret"})
+    r = await notify.http.post(
+        "/api/v1/receipts/sms-http",
+        json={"id": sms["id"], "status": "delivered"},
+        headers={"x-webhook-token": "hook-secret"},
+    )
     assert r.status_code == 200 and r.json() == {"outcome": "applied"}
-    r = await notify.http.post("/api/v1/receipts/sms-http", json={"id": sms["id"], "status": "delivered"},
-                               headers={"x-webhook-token": "hook-secret"})
+    r = await notify.http.post(
+        "/api/v1/receipts/sms-http",
+        json={"id": sms["id"], "status": "delivered"},
+        headers={"x-webhook-token": "hook-secret"},
+    )
     assert r.json() == {"outcome": "duplicate"}
     await wait_status(notify, sent["id"], "delivered")

@@ -34,12 +34,22 @@ async def rule(notify: Any, **body: Any) -> dict[str, Any]:
 async def test_lead_assigned_delivered_twice_sends_exactly_one_email_to_the_new_owner(crm, smtp):
     notify = await start(crm)
     await add_provider(notify, smtp.provider())
-    r = await notify.http.put("/api/v1/directory/users/rep-7", headers=notify.auth("admin"),
-                              json={"display_name": "Kovács Anna", "email": "anna@example.com", "locale": "hu"})
+    r = await notify.http.put(
+        "/api/v1/directory/users/rep-7",
+        headers=notify.auth("admin"),
+        json={"display_name": "Kovács Anna", "email": "anna@example.com", "locale": "hu"},
+    )
     assert r.status_code == 200
-    await rule(notify, name="tell the new owner", event_subject="crm.leads.lead.assigned",
-               conditions=[{"field": "owner_id", "op": "exists"}], template_key="lead_assigned",
-               channel="email", recipient="owner", purpose="service")
+    await rule(
+        notify,
+        name="tell the new owner",
+        event_subject="crm.leads.lead.assigned",
+        conditions=[{"field": "owner_id", "op": "exists"}],
+        template_key="lead_assigned",
+        channel="email",
+        recipient="owner",
+        purpose="service",
+    )
     lead_id = str(uuid.uuid4())
     event = events_pb2.LeadAssigned(lead_id=lead_id, owner_id="rep-7", reason="round robin")
     event_id = await publish(notify, "crm.leads.lead.assigned", event)
@@ -67,10 +77,12 @@ async def test_lead_assigned_delivered_twice_sends_exactly_one_email_to_the_new_
     from crm_notify.messages.service import MessageService
 
     async with notify.runtime.unit_of_work() as s:
-        [again] = await MessageService(s).from_event("crm.leads.lead.assigned",
-                                                     {"lead_id": lead_id, "owner_id": "rep-7"}, event_id)
-    r = await notify.http.get("/api/v1/notifications", params={"recipient": "anna@example.com"},
-                              headers=notify.auth("admin"))
+        [again] = await MessageService(s).from_event(
+            "crm.leads.lead.assigned", {"lead_id": lead_id, "owner_id": "rep-7"}, event_id
+        )
+    r = await notify.http.get(
+        "/api/v1/notifications", params={"recipient": "anna@example.com"}, headers=notify.auth("admin")
+    )
     [message] = r.json()["items"]
     assert again.id == uuid.UUID(message["id"]) and message["source_event_id"] == event_id
     await wait_status(notify, message["id"], "sent")
@@ -83,16 +95,37 @@ async def test_lead_assigned_delivered_twice_sends_exactly_one_email_to_the_new_
 async def test_status_change_sends_nurturing_to_the_lead_and_respects_conditions(crm, smtp):
     notify = await start(crm)
     await add_provider(notify, smtp.provider())
-    await rule(notify, name="nurture serious prospects", event_subject="crm.leads.lead.status_changed",
-               conditions=[{"field": "new_status", "op": "in", "value": ["serious_prospect", "contact_in_future"]}],
-               template_key="lead_nurture", channel="email", recipient="lead", purpose="service")
+    await rule(
+        notify,
+        name="nurture serious prospects",
+        event_subject="crm.leads.lead.status_changed",
+        conditions=[{"field": "new_status", "op": "in", "value": ["serious_prospect", "contact_in_future"]}],
+        template_key="lead_nurture",
+        channel="email",
+        recipient="lead",
+        purpose="service",
+    )
     lead_id = str(uuid.uuid4())
-    lead = leads_pb2.Lead(id=lead_id, first_name="Reza", company="Acme", emails=["reza@example.com"], country="GB")
+    lead = leads_pb2.Lead(
+        id=lead_id, first_name="Reza", company="Acme", emails=["reza@example.com"], country="GB"
+    )
     await publish(notify, "crm.leads.lead.created", events_pb2.LeadCreated(lead=lead))
-    await publish(notify, "crm.leads.lead.status_changed", events_pb2.LeadStatusChanged(
-        lead_id=lead_id, old_status=leads_pb2.LEAD_STATUS_NEW, new_status=leads_pb2.LEAD_STATUS_JUNK))
-    await publish(notify, "crm.leads.lead.status_changed", events_pb2.LeadStatusChanged(
-        lead_id=lead_id, old_status=leads_pb2.LEAD_STATUS_NEW, new_status=leads_pb2.LEAD_STATUS_SERIOUS_PROSPECT))
+    await publish(
+        notify,
+        "crm.leads.lead.status_changed",
+        events_pb2.LeadStatusChanged(
+            lead_id=lead_id, old_status=leads_pb2.LEAD_STATUS_NEW, new_status=leads_pb2.LEAD_STATUS_JUNK
+        ),
+    )
+    await publish(
+        notify,
+        "crm.leads.lead.status_changed",
+        events_pb2.LeadStatusChanged(
+            lead_id=lead_id,
+            old_status=leads_pb2.LEAD_STATUS_NEW,
+            new_status=leads_pb2.LEAD_STATUS_SERIOUS_PROSPECT,
+        ),
+    )
 
     async def emailed() -> bool:
         return len(smtp.handler.to("reza@example.com")) >= 1
@@ -107,19 +140,28 @@ async def test_consent_double_opt_in_unsubscribe_and_quiet_hours(crm, smtp):
     notify = await start(crm)
     await add_provider(notify, smtp.provider())
     admin = notify.auth("admin")
-    marketing = {"recipient": "sara@example.com", "channel": "email", "purpose": "marketing",
-                 "subject": "News", "body_text": "Our spring offer"}
+    marketing = {
+        "recipient": "sara@example.com",
+        "channel": "email",
+        "purpose": "marketing",
+        "subject": "News",
+        "body_text": "Our spring offer",
+    }
     first = await send(notify, marketing)
     history = await wait_status(notify, first["id"], "suppressed")
     assert history["message"]["status_reason"] == "no_marketing_consent"
 
-    r = await notify.http.post("/api/v1/contact-points/email/sara@example.com/consents/marketing/opt-in-request",
-                               json={"locale": "en", "source": "web form"}, headers=admin)
+    r = await notify.http.post(
+        "/api/v1/contact-points/email/sara@example.com/consents/marketing/opt-in-request",
+        json={"locale": "en", "source": "web form"},
+        headers=admin,
+    )
     assert r.status_code == 202 and r.json()["status"] == "pending"
     await wait_status(notify, r.json()["confirmation_message_id"], "sent")
     pending = await send(notify, {**marketing, "body_text": "second"})
-    assert (await wait_status(notify, pending["id"], "suppressed"))["message"]["status_reason"] == \
-        "marketing_opt_in_unconfirmed"
+    assert (await wait_status(notify, pending["id"], "suppressed"))["message"][
+        "status_reason"
+    ] == "marketing_opt_in_unconfirmed"
     confirm_mail = smtp.handler.to("sara@example.com")[0].message.get_body(("plain",)).get_content()
     link = next(w for w in confirm_mail.split() if "/public/consents/confirm?token=" in w)
     path = link.split("127.0.0.1:8084", 1)[1]
@@ -134,17 +176,30 @@ async def test_consent_double_opt_in_unsubscribe_and_quiet_hours(crm, smtp):
     unsubscribe = mail["List-Unsubscribe"].strip("<>").split("127.0.0.1:8084", 1)[1]
     assert (await notify.http.post(unsubscribe)).status_code == 200
     after = await send(notify, {**marketing, "body_text": "fourth"})
-    assert (await wait_status(notify, after["id"], "suppressed"))["message"]["status_reason"] == "opted_out:marketing"
+    assert (await wait_status(notify, after["id"], "suppressed"))["message"][
+        "status_reason"
+    ] == "opted_out:marketing"
     # transactional mail still goes out after a marketing opt-out
     receipt = await send(notify, {**marketing, "purpose": "transactional", "body_text": "your invoice"})
     await wait_status(notify, receipt["id"], "sent")
 
     # quiet hours all day long in Tehran defer service messages, not transactional ones
-    r = await notify.http.put("/api/v1/contact-points/email/night@example.com/preferences", headers=admin,
-                              json={"timezone": "Asia/Tehran", "quiet_start": "00:00", "quiet_end": "23:59:59"})
+    r = await notify.http.put(
+        "/api/v1/contact-points/email/night@example.com/preferences",
+        headers=admin,
+        json={"timezone": "Asia/Tehran", "quiet_start": "00:00", "quiet_end": "23:59:59"},
+    )
     assert r.status_code == 200, r.text
-    quiet = await send(notify, {"recipient": "night@example.com", "channel": "email", "purpose": "service",
-                                "subject": "Reminder", "body_text": "x"})
+    quiet = await send(
+        notify,
+        {
+            "recipient": "night@example.com",
+            "channel": "email",
+            "purpose": "service",
+            "subject": "Reminder",
+            "body_text": "x",
+        },
+    )
     history = await wait_status(notify, quiet["id"], "deferred")
     assert history["message"]["status_reason"].startswith("quiet_hours until")
 
@@ -152,29 +207,49 @@ async def test_consent_double_opt_in_unsubscribe_and_quiet_hours(crm, smtp):
 async def test_templates_preview_missing_variables_and_crud(crm):
     notify = await crm.start(definition)
     manager = notify.auth("manager")
-    r = await notify.http.post("/api/v1/templates/preview", headers=manager, json={
-        "channel": "sms", "locale": "fa", "body_text": "{{ name }}، قسط {{ amount|number }} ریال تا {{ due|date }}",
-        "data": {"name": "علی", "amount": 1250000, "due": "2026-03-21"}})
+    r = await notify.http.post(
+        "/api/v1/templates/preview",
+        headers=manager,
+        json={
+            "channel": "sms",
+            "locale": "fa",
+            "body_text": "{{ name }}، قسط {{ amount|number }} ریال تا {{ due|date }}",
+            "data": {"name": "علی", "amount": 1250000, "due": "2026-03-21"},
+        },
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["direction"] == "rtl"
-    assert body["body_text"] == "علی، قسط ۱٬۲۵۰٬۰۰۰ ریال تا ۱ فروردین ۱۴۰۵"
+    assert body["body_text"] == "علی، قسط ۱٬۲۵۰٬۰۰۰ ریال تا ۱ فروردین ۱۴۰۵"  # noqa: RUF001
     assert body["sms"]["encoding"] == "ucs2" and body["sms"]["segments"] == 1
-    r = await notify.http.post("/api/v1/templates/preview", headers=manager,
-                               json={"key": "lead_assigned", "locale": "he", "data": {"lead_id": "x"}})
+    r = await notify.http.post(
+        "/api/v1/templates/preview",
+        headers=manager,
+        json={"key": "lead_assigned", "locale": "he", "data": {"lead_id": "x"}},
+    )
     assert r.status_code == 422
     fields = {e["field"] for e in r.json()["errors"]}
     assert fields == {"data.lead", "data.user"}
-    r = await notify.http.post("/api/v1/notifications", headers=manager, json={
-        "recipient": "x@example.com", "template": "lead_assigned", "data": {}})
+    r = await notify.http.post(
+        "/api/v1/notifications",
+        headers=manager,
+        json={"recipient": "x@example.com", "template": "lead_assigned", "data": {}},
+    )
     assert r.status_code == 422 and r.json()["type"].endswith("/validation-error")
 
-    t = {"key": "invoice_due", "channel": "email", "locale": "hu", "subject": "Számla {{ number }}",
-         "body_text": "Esedékes: {{ due|date }}"}
+    t = {
+        "key": "invoice_due",
+        "channel": "email",
+        "locale": "hu",
+        "subject": "Számla {{ number }}",
+        "body_text": "Esedékes: {{ due|date }}",
+    }
     r = await notify.http.post("/api/v1/templates", json=t, headers=manager)
     assert r.status_code == 201 and r.json()["variables"] == ["due", "number"]
     assert (await notify.http.post("/api/v1/templates", json=t, headers=manager)).status_code == 409
-    assert (await notify.http.post("/api/v1/templates", json=t, headers=notify.auth("rep"))).status_code == 403
+    assert (
+        await notify.http.post("/api/v1/templates", json=t, headers=notify.auth("rep"))
+    ).status_code == 403
     bad = {**t, "locale": "en", "body_text": "{% if %}"}
     assert (await notify.http.post("/api/v1/templates", json=bad, headers=manager)).status_code == 422
 
@@ -184,8 +259,12 @@ async def test_grpc_send_is_idempotent_and_readable(crm, smtp):
     await add_provider(notify, smtp.provider())
     stub = notify_pb2_grpc.NotifyServiceStub(notify.grpc_channel)
     request = notify_pb2.SendNotificationRequest(
-        recipient="billing@example.com", channel=notify_pb2.CHANNEL_EMAIL, subject="Invoice 7",
-        body_text="Please find it attached", idempotency_key="invoice-7-sent", purpose=notify_pb2.PURPOSE_TRANSACTIONAL,
+        recipient="billing@example.com",
+        channel=notify_pb2.CHANNEL_EMAIL,
+        subject="Invoice 7",
+        body_text="Please find it attached",
+        idempotency_key="invoice-7-sent",
+        purpose=notify_pb2.PURPOSE_TRANSACTIONAL,
     )
     first = await stub.SendNotification(request, metadata=notify.service_metadata())
     again = await stub.SendNotification(request, metadata=notify.service_metadata())
@@ -197,14 +276,18 @@ async def test_grpc_send_is_idempotent_and_readable(crm, smtp):
         await stub.SendNotification(changed, metadata=notify.service_metadata())
     assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.SendNotification(notify_pb2.SendNotificationRequest(
-            recipient="x@example.com", template="lead_assigned", data_json=json.dumps({})),
-            metadata=notify.service_metadata())
+        await stub.SendNotification(
+            notify_pb2.SendNotificationRequest(
+                recipient="x@example.com", template="lead_assigned", data_json=json.dumps({})
+            ),
+            metadata=notify.service_metadata(),
+        )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
     async def sent() -> bool:
-        got = await stub.GetNotification(notify_pb2.GetNotificationRequest(message_id=first.message_id),
-                                          metadata=notify.service_metadata())
+        got = await stub.GetNotification(
+            notify_pb2.GetNotificationRequest(message_id=first.message_id), metadata=notify.service_metadata()
+        )
         return got.notification.status == notify_pb2.MESSAGE_STATUS_SENT
 
     await eventually(sent, timeout=15)

@@ -37,9 +37,13 @@ class HttpProviderDouble:
             doc = body["document"]
             fax_id = f"fax-{next(self._ids)}"
             self.faxes[fax_id] = {
-                "to": body["to"], "reference": body["reference"], "filename": doc["filename"],
-                "content": base64.b64decode(doc["content_base64"]), "content_type": doc["content_type"],
-                "status": "sending", "auth": request.headers.get("authorization"),
+                "to": body["to"],
+                "reference": body["reference"],
+                "filename": doc["filename"],
+                "content": base64.b64decode(doc["content_base64"]),
+                "content_type": doc["content_type"],
+                "status": "sending",
+                "auth": request.headers.get("authorization"),
             }
             return JSONResponse({"id": fax_id}, status_code=201)
 
@@ -63,12 +67,14 @@ class HttpProviderDouble:
                 return Response(status_code=404)
             return Response(content, media_type="application/pdf")
 
-        return Starlette(routes=[
-            Route("/fax/faxes", send_fax, methods=["POST"]),
-            Route("/fax/faxes/{fax_id}", fax_status),
-            Route("/sms", send_sms, methods=["POST"]),
-            Route("/files/{name}", file),
-        ])
+        return Starlette(
+            routes=[
+                Route("/fax/faxes", send_fax, methods=["POST"]),
+                Route("/fax/faxes/{fax_id}", fax_status),
+                Route("/sms", send_sms, methods=["POST"]),
+                Route("/files/{name}", file),
+            ]
+        )
 
     @property
     def url(self) -> str:
@@ -78,7 +84,7 @@ class HttpProviderDouble:
         config = uvicorn.Config(self.app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
+        while not self._server.started:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
         return self

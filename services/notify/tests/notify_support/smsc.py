@@ -18,8 +18,18 @@ GSM7 = (
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
-GSM7_EXT = {0x0A: "\f", 0x14: "^", 0x28: "{", 0x29: "}", 0x2F: "\\", 0x3C: "[", 0x3D: "~", 0x3E: "]", 0x40: "|",
-            0x65: "€"}
+GSM7_EXT = {
+    0x0A: "\f",
+    0x14: "^",
+    0x28: "{",
+    0x29: "}",
+    0x2F: "\\",
+    0x3C: "[",
+    0x3D: "~",
+    0x3E: "]",
+    0x40: "|",
+    0x65: "€",
+}
 
 
 def _cstring(data: bytes, pos: int) -> tuple[str, int]:
@@ -79,9 +89,19 @@ class Smsc:
         await asyncio.sleep(0)
 
     def provider(self, name: str = "smsc", priority: int = 10) -> dict[str, Any]:
-        return {"name": name, "kind": "smpp", "priority": priority,
-                "config": {"host": "127.0.0.1", "port": self.port, "system_id": "crm", "password": "secret",
-                           "source_addr": "CRM", "timeout": 5}}
+        return {
+            "name": name,
+            "kind": "smpp",
+            "priority": priority,
+            "config": {
+                "host": "127.0.0.1",
+                "port": self.port,
+                "system_id": "crm",
+                "password": "secret",
+                "source_addr": "CRM",
+                "timeout": 5,
+            },
+        }
 
     @staticmethod
     def _pdu(command_id: int, status: int, seq: int, body: bytes = b"") -> bytes:
@@ -157,18 +177,30 @@ class Smsc:
             parts[part[2]] = text
             if len(parts) == part[1]:
                 self.messages.append((dest, "".join(parts[i] for i in sorted(parts))))
-        asyncio.get_running_loop().call_later(0.05, lambda: asyncio.ensure_future(self._receipt(dest, message_id)))
+        asyncio.get_running_loop().call_later(
+            0.05, lambda: asyncio.ensure_future(self._receipt(dest, message_id))
+        )
         return self._pdu(0x80000004, 0, seq, message_id.encode() + b"\x00")
 
     async def _receipt(self, dest: str, message_id: str) -> None:
         stat, state = ("UNDELIV", 5) if dest in self.undeliverable else ("DELIVRD", 2)
-        text = f"id:{message_id} sub:001 dlvrd:001 submit date:2611251000 done date:2611251000 stat:{stat} err:000 text:"
+        text = f"id:{message_id} sub:001 dlvrd:001 submit date:2611251000 done date:2611251000 stat:{stat} err:000 text:"  # noqa: E501
         sm = text.encode()
         self._seq += 1
         body = (
-            b"\x00" + bytes((1, 1)) + dest.encode() + b"\x00" + bytes((5, 0)) + b"CRM\x00"
-            + bytes((0x04, 0, 0)) + b"\x00\x00" + bytes((0, 0, 0, 0, len(sm))) + sm
-            + struct.pack(">HH", 0x001E, len(message_id) + 1) + message_id.encode() + b"\x00"
+            b"\x00"
+            + bytes((1, 1))
+            + dest.encode()
+            + b"\x00"
+            + bytes((5, 0))
+            + b"CRM\x00"
+            + bytes((0x04, 0, 0))
+            + b"\x00\x00"
+            + bytes((0, 0, 0, 0, len(sm)))
+            + sm
+            + struct.pack(">HH", 0x001E, len(message_id) + 1)
+            + message_id.encode()
+            + b"\x00"
             + struct.pack(">HHB", 0x0427, 1, state)
         )
         for writer in list(self._receivers):

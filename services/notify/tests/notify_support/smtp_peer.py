@@ -40,7 +40,9 @@ class ScriptedHandler:
     rcpt_log: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
         with self.lock:
             if address in self.always:
                 reply = self.always[address]
@@ -71,7 +73,11 @@ class SmtpPeer:
         self.handler = ScriptedHandler()
         self.port = free_port()
         self.controller = Controller(
-            self.handler, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=True, decode_data=False,
+            self.handler,
+            hostname="127.0.0.1",
+            port=self.port,
+            enable_SMTPUTF8=True,
+            decode_data=False,
             data_size_limit=50 * 1024 * 1024,
         )
 
@@ -87,6 +93,12 @@ class SmtpPeer:
             "name": name,
             "kind": "smtp",
             "priority": priority,
-            "config": {"host": "127.0.0.1", "port": self.port, "from_address": "crm@example.com",
-                       "from_name": "CRM", "timeout": 5, **config},
+            "config": {
+                "host": "127.0.0.1",
+                "port": self.port,
+                "from_address": "crm@example.com",
+                "from_name": "CRM",
+                "timeout": 5,
+                **config,
+            },
         }

@@ -40,9 +40,14 @@ def test_gsm7_round_trip_and_udh_parts():
 
 
 def test_smpp_delivery_receipt_parsing():
-    sm = ShortMessage(esm_class=0x04, short_message=b"id:0000ABCD sub:001 dlvrd:001 stat:UNDELIV err:011 text:")
+    sm = ShortMessage(
+        esm_class=0x04, short_message=b"id:0000ABCD sub:001 dlvrd:001 stat:UNDELIV err:011 text:"
+    )
     receipt = parse_receipt(sm)
-    assert receipt is not None and (receipt.provider_message_id, receipt.status) == ("0000ABCD", "undeliverable")
+    assert receipt is not None and (receipt.provider_message_id, receipt.status) == (
+        "0000ABCD",
+        "undeliverable",
+    )
     sm.tlvs = {0x001E: b"0000ABCD\x00", 0x0427: bytes((2,))}
     assert parse_receipt(sm).status == "delivered"  # type: ignore[union-attr]
     assert parse_receipt(ShortMessage(esm_class=0, short_message=b"STOP")) is None
@@ -50,13 +55,18 @@ def test_smpp_delivery_receipt_parsing():
 
 
 def test_jalali_dates_persian_digits_and_missing_variables():
-    assert format_date("2026-03-21", "fa") == "۱ فروردین ۱۴۰۵"
-    assert format_date(dt.datetime(2026, 11, 25, 20, 0, tzinfo=dt.UTC), "fa", "Asia/Tehran", True).endswith("۲۳:۳۰")
+    assert format_date("2026-03-21", "fa") == "۱ فروردین ۱۴۰۵"  # noqa: RUF001
+    assert format_date(dt.datetime(2026, 11, 25, 20, 0, tzinfo=dt.UTC), "fa", "Asia/Tehran", True).endswith(
+        "۲۳:۳۰"
+    )
     assert format_date("2026-11-25", "hu") == "2026. november 25."
     try:
         render("{{ a }}", "{{ b }} {{ c.d }}", None, {"c": {"d": 1}}, "en")
     except RenderError as exc:
-        assert exc.fields == {"data.a": "is required by the template", "data.b": "is required by the template"}
+        assert exc.fields == {
+            "data.a": "is required by the template",
+            "data.b": "is required by the template",
+        }
     else:
         raise AssertionError("missing variables must not render")
 

@@ -93,7 +93,7 @@ def _form(action: str, token: str, label: str) -> str:
 # mail scanners that prefetch links cannot unsubscribe or confirm on the recipient's behalf.
 @router.get("/public/unsubscribe", response_class=HTMLResponse, include_in_schema=False)
 async def unsubscribe_page(request: Request, token: str = Query(..., max_length=2000)) -> HTMLResponse:
-    channel, address, purpose = read_unsubscribe_token(request.app.state.runtime.settings.link_secret, token)
+    channel, address, purpose = read_unsubscribe_token(request.app.state.runtime.settings.link_secret, token)  # noqa: RUF059
     return _page(
         "Unsubscribe",
         f"<p>Stop {html.escape(purpose)} messages to {html.escape(address)}?</p>"

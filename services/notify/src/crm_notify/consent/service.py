@@ -130,7 +130,7 @@ class ConsentService:
         if data.status == "opted_in" and purpose == "marketing" and not data.source:
             raise ValidationFailed(
                 {
-                    "source": "a marketing opt-in set directly must name its source (else use the double opt-in)"
+                    "source": "a marketing opt-in set directly must name its source (else use the double opt-in)"  # noqa: E501
                 }
             )
         now = utcnow()

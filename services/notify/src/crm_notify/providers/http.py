@@ -92,7 +92,11 @@ class HttpFaxAdapter(_HttpBase):
             doc = message.attachments[0]
             filename, content, content_type = doc.filename, doc.content, doc.content_type
         else:
-            filename, content, content_type = "message.txt", message.text.encode(), "text/plain; charset=utf-8"
+            filename, content, content_type = (
+                "message.txt",
+                message.text.encode(),
+                "text/plain; charset=utf-8",
+            )
         document = {
             "filename": filename,
             "content_type": content_type,
@@ -101,7 +105,12 @@ class HttpFaxAdapter(_HttpBase):
         body = await self._call(
             "POST",
             f"{self.url}/faxes",
-            json={"to": message.recipient, "from": self.sender, "reference": message.message_id, "document": document},
+            json={
+                "to": message.recipient,
+                "from": self.sender,
+                "reference": message.message_id,
+                "document": document,
+            },
         )
         if not body.get("id"):
             raise TransientError("provider returned no fax id", code="protocol")

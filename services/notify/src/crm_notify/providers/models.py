@@ -19,7 +19,7 @@ KINDS = {
 
 
 class Provider(IdMixin, TimestampMixin, Base):
-    """A delivery provider of one channel; the lowest ``priority`` is tried first, the next is the fallback."""
+    """A delivery provider of one channel; the lowest ``priority`` is tried first, the next is the fallback."""  # noqa: E501
 
     __tablename__ = "provider"
 

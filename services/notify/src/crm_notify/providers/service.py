@@ -1,4 +1,4 @@
-"""Provider configuration per channel (primary + fallbacks by priority). Admins only. Flushes, never commits."""
+"""Provider configuration per channel (primary + fallbacks by priority). Admins only. Flushes, never commits."""  # noqa: E501
 
 from __future__ import annotations
 

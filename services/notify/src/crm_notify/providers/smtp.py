@@ -92,7 +92,7 @@ class SmtpAdapter:
         async with self._lock:
             try:
                 smtp = await self._connection()
-                errors, response = await smtp.send_message(
+                errors, response = await smtp.send_message(  # noqa: RUF059
                     msg,
                     sender=self.sender,
                     recipients=[message.recipient],

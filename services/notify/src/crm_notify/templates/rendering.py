@@ -90,7 +90,7 @@ def format_number(value: Any, locale: str, places: int | None = None) -> str:
         raise ValueError(f"not a number: {value!r}") from None
     text = f"{number:,.{places}f}" if places is not None else f"{number:,}"
     if locale == "fa":
-        return text.replace(",", "٬").replace(".", "٫").translate(_PERSIAN_DIGITS)
+        return text.replace(",", "٬").replace(".", "٫").translate(_PERSIAN_DIGITS)  # noqa: RUF001
     if locale == "hu":
         return text.replace(",", "\u00a0").replace(".", ",")
     return text

@@ -22,11 +22,11 @@ class ConsentRepository:
 
     async def upsert_contact_point(self, values: dict[str, Any]) -> ContactPoint:
         stmt = insert(ContactPoint).values(**values)
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             constraint="uq_contact_point_channel_address",
             set_={k: stmt.excluded[k] for k in ("timezone", "quiet_start", "quiet_end", "updated_at")},
         ).returning(ContactPoint)
-        result = await self.session.scalars(stmt, execution_options={"populate_existing": True})
+        result = await self.session.scalars(upsert, execution_options={"populate_existing": True})
         return result.one()
 
     async def consents(self, channel: str, address: str) -> list[Consent]:
@@ -49,7 +49,7 @@ class ConsentRepository:
 
     async def upsert_consent(self, values: dict[str, Any]) -> Consent:
         stmt = insert(Consent).values(**values)
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             constraint="uq_consent_channel_address_purpose",
             set_={
                 k: stmt.excluded[k]
@@ -57,7 +57,7 @@ class ConsentRepository:
                 if k not in ("id", "channel", "address", "purpose", "created_at")
             },
         ).returning(Consent)
-        result = await self.session.scalars(stmt, execution_options={"populate_existing": True})
+        result = await self.session.scalars(upsert, execution_options={"populate_existing": True})
         return result.one()
 
     async def by_token_hash(self, token_hash: str) -> Consent | None:

@@ -23,7 +23,11 @@ PHONE_KINDS = {
 
 
 def lead_status_name(value: int) -> str:
-    return leads_pb2.LeadStatus.Name(value).removeprefix("LEAD_STATUS_").lower() if value else ""
+    return (
+        leads_pb2.LeadStatus.Name(leads_pb2.LeadStatus.ValueType(value)).removeprefix("LEAD_STATUS_").lower()
+        if value
+        else ""
+    )
 
 
 def occurred(event: Any) -> dt.datetime:

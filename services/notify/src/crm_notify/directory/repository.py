@@ -25,11 +25,11 @@ class DirectoryRepository:
 
     async def upsert_user(self, values: dict[str, Any]) -> UserContact:
         stmt = insert(UserContact).values(**values)
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=[UserContact.user_id],
             set_={k: stmt.excluded[k] for k in values if k != "user_id"},
         ).returning(UserContact)
-        return (await self.session.scalars(stmt, execution_options={"populate_existing": True})).one()
+        return (await self.session.scalars(upsert, execution_options={"populate_existing": True})).one()
 
     async def delete_user(self, user: UserContact) -> None:
         await self.session.delete(user)
@@ -41,9 +41,9 @@ class DirectoryRepository:
     async def upsert_lead(self, values: dict[str, Any]) -> bool:
         """Insert or update unless the stored row was built from a newer event; True if written."""
         stmt = insert(LeadContact).values(**values)
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=[LeadContact.lead_id],
             set_={k: stmt.excluded[k] for k in values if k != "lead_id"},
             where=LeadContact.as_of <= stmt.excluded.as_of,
         ).returning(LeadContact.lead_id)
-        return (await self.session.execute(stmt)).first() is not None
+        return (await self.session.execute(upsert)).first() is not None

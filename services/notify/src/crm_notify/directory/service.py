@@ -45,7 +45,7 @@ def _lead_addresses(lead: LeadContact) -> dict[str, str | None]:
     mobile = next((p["e164"] for p in phones if p.get("kind") == "mobile"), None)
     fax = next((p["e164"] for p in phones if p.get("kind") == "fax"), None)
     any_phone = next((p["e164"] for p in phones if p.get("kind") != "fax"), None)
-    return {"email": (lead.emails or [None])[0], "sms": mobile or any_phone, "fax": fax}
+    return {"email": lead.emails[0] if lead.emails else None, "sms": mobile or any_phone, "fax": fax}
 
 
 def pick_channel(addresses: dict[str, str | None], channel: str, preferred: str | None) -> str:

@@ -1,0 +1,261 @@
+"""Schemathesis over the leads OpenAPI: no operation answers 5xx, whatever it is sent.
+
+The service runs in-process (``crm`` fixture; deals too, for lead conversion) behind a real uvicorn server
+on loopback; Schemathesis generates requests for every operation in ``/openapi.json`` and sends them over
+HTTP from a worker thread (Hypothesis is synchronous), while the event loop serves them. Three passes per
+operation:
+
+- admin token, generated path parameters (mostly "not found" for ids), valid and invalid data;
+- admin token, path parameters pointing at seeded records (a lead, a rep, a rule, an activity, a custom
+  field, a lead source), so the handlers run deep with fuzzed bodies and queries;
+- no token at all: never 5xx, and never 2xx outside the public endpoints.
+
+Valid (positive) requests must also conform to the schema: status code documented, content type and
+response body as declared. Failures are collected for every operation and reported together, each with
+a curl command that reproduces it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+import uvicorn
+from crm_deals.app import definition as deals_definition
+from crm_leads.app import definition
+from crm_platform.embedded import free_port
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+# Examples per operation and pass; FUZZ_EXAMPLES=200 for a deeper run.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
+# NUL (U+0000) in any text field still reaches PostgreSQL and answers 500 (see the xfail test below and
+# the report in bench/README.md); FUZZ_ALLOW_X00=1 puts it back into the generated strings.
+ALLOW_X00 = os.environ.get("FUZZ_ALLOW_X00", "") == "1"
+# Public by design: reachable without a token.
+PUBLIC_PREFIXES = ("/healthz", "/api/v1/intake/")
+# /readyz answers 503 by design when a dependency is down; it is covered by the platform tests.
+SKIPPED_PATHS = {"/readyz"}
+# 2xx answers to valid requests must match the schema. Error answers are RFC 7807 problem+json, which the
+# generated schema does not declare (FastAPI documents 422 as application/json), so they are checked by
+# content type here rather than against the schema.
+SUCCESS_CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+PROBLEM = "application/problem+json"
+
+
+async def _seed(leads: Any) -> dict[str, str]:
+    """Records the seeded pass aims its path parameters at."""
+    admin = leads.auth("admin")
+    ids: dict[str, str] = {}
+    r = await leads.http.put(
+        "/api/v1/reps/fuzz-rep", json={"display_name": "Fuzz Rep", "team": "t1"}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    ids["rep_id"] = "fuzz-rep"
+    r = await leads.http.post(
+        "/api/v1/assignment-rules", json={"name": "fuzz", "rep_ids": ["fuzz-rep"]}, headers=admin
+    )
+    assert r.status_code == 201, r.text
+    ids["rule_id"] = r.json()["id"]
+    r = await leads.http.put(
+        "/api/v1/custom-fields/fuzz_field",
+        json={"key": "fuzz_field", "label": "Fuzz", "type": "text"},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    ids["key"] = "fuzz_field"
+    r = await leads.http.post(
+        "/api/v1/leads",
+        json={"first_name": "Fuzz", "company": "Fuzz Co", "emails": ["fuzz@example.com"]},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    ids["lead_id"] = r.json()["id"]
+    r = await leads.http.get(f"/api/v1/leads/{ids['lead_id']}/activities", headers=admin)
+    if r.status_code == 200 and r.json()["items"]:
+        ids["activity_id"] = r.json()["items"][0]["id"]
+    # intake is optional here: its routes may not be mounted in every build of the service
+    r = await leads.http.post("/api/v1/lead-sources", json={"name": "Fuzz form"}, headers=admin)
+    if r.status_code == 201:
+        ids["source_id"] = r.json()["id"]
+        ids["api_key"] = r.json().get("api_key", "")
+    return ids
+
+
+def _fuzz(
+    schema: Any, base_url: str, passes: list[tuple[str, dict[str, str] | None, dict[str, str] | None]]
+) -> tuple[list[str], dict[str, int]]:
+    """Run every pass over every operation (in a worker thread); returns failures and call counts."""
+    failures: list[str] = []
+    calls: dict[str, int] = {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.path in SKIPPED_PATHS:
+            continue
+        names = [p.name for p in operation.path_parameters]
+        public = operation.path.startswith(PUBLIC_PREFIXES)
+        for pass_name, headers, seeded in passes:
+            path_parameters = None
+            if pass_name == "seeded":
+                if not names or not seeded or any(n not in seeded for n in names):
+                    continue
+                path_parameters = {n: seeded[n] for n in names}
+            strategy = st.one_of(
+                *(
+                    st.tuples(
+                        st.just(mode),
+                        operation.as_strategy(generation_mode=mode, path_parameters=path_parameters),
+                    )
+                    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+                )
+            )
+            label = f"{pass_name}: {operation.label}"
+            check = _checker(base_url, headers, public, pass_name == "anonymous")
+
+            try:
+                _run_pass(
+                    strategy, check, lambda label=label: calls.__setitem__(label, calls.get(label, 0) + 1)
+                )
+            except (Exception, BaseExceptionGroup) as exc:
+                failures.append(f"{label}\n{_describe(exc)}")
+    return failures, calls
+
+
+def _run_pass(strategy: Any, check: Callable[..., None], count: Callable[[], None]) -> None:
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(drawn=strategy)
+    def run(drawn: tuple[GenerationMode, schemathesis.Case]) -> None:
+        count()
+        check(*drawn)
+
+    run()
+
+
+def _checker(
+    base_url: str, headers: dict[str, str] | None, public: bool, anonymous: bool
+) -> Callable[[GenerationMode, schemathesis.Case], None]:
+    def check(mode: GenerationMode, case: schemathesis.Case) -> None:
+        if anonymous and case.headers:
+            case.headers.pop("authorization", None)
+            case.headers.pop("Authorization", None)
+        response = case.call(base_url=base_url, headers=headers, timeout=30)
+        positive = mode == GenerationMode.POSITIVE
+        ok = response.status_code < 300
+        checks = SUCCESS_CHECKS if ok and positive and not anonymous else [not_a_server_error]
+        case.validate_response(response, checks=checks)
+        content_type = (response.headers.get("content-type") or [""])[0]
+        problem = None
+        if anonymous and not public and ok:
+            problem = f"answered {response.status_code} without a token"
+        elif response.status_code >= 400 and not content_type.startswith(PROBLEM):
+            problem = f"answered {response.status_code} as {content_type!r}, not {PROBLEM}"
+        if problem:
+            raise AssertionError(
+                f"{case.method} {case.path} {problem}: {response.text[:300]}\n"
+                f"Reproduce with:\n\n    {case.as_curl_command()}"
+            )
+
+    return check
+
+
+def _describe(exc: BaseException) -> str:
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    for note in getattr(exc, "__notes__", []) or []:
+        text += f"\n{note}"
+    return text[:4000]
+
+
+@pytest.mark.timeout(600)
+async def test_no_operation_answers_5xx(crm):
+    # deals runs too: lead conversion calls it over gRPC (without it, conversion answers 503 by design)
+    deals = await crm.start(deals_definition)
+    leads = await crm.start(definition, deals_grpc_target=f"127.0.0.1:{deals.runtime.grpc_port}")
+    seeded = await _seed(leads)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(leads.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not serving.done(), "uvicorn did not start"
+            await asyncio.sleep(0.02)
+        schema = schemathesis.openapi.from_dict(leads.app.openapi())
+        schema.config.generation.update(allow_x00=ALLOW_X00)
+        admin = leads.auth("admin")
+        passes: list[tuple[str, dict[str, str] | None, dict[str, str] | None]] = [
+            ("admin", admin, None),
+            ("seeded", admin, seeded),
+            ("anonymous", None, None),
+        ]
+        started = time.monotonic()
+        failures, calls = await asyncio.to_thread(_fuzz, schema, f"http://127.0.0.1:{port}", passes)
+        elapsed = time.monotonic() - started
+    finally:
+        server.should_exit = True
+        await serving
+    operations = {label.split(": ", 1)[1] for label in calls}
+    print(f"\nschemathesis: {sum(calls.values())} calls, {len(operations)} operations, {elapsed:.0f}s")
+    assert not failures, f"{len(failures)} failing operation(s):\n\n" + "\n\n".join(failures)
+    assert len(operations) >= 20, sorted(operations)  # the schema really was walked
+
+
+# Found by the fuzzing above: PostgreSQL cannot store U+0000 in text (SQLSTATE 22021) or jsonb (22P05), the
+# error escapes as an unhandled DBAPIError and the answer is 500. It is the same in every service, so the fix
+# belongs to crm_platform (map those SQLSTATEs to a 422 problem, or reject NUL at the edge). Strict: once
+# fixed, these pass and the marker must go, together with FUZZ_ALLOW_X00.
+NUL_REQUESTS = [
+    ("PUT", "/api/v1/reps/nul-rep", {"display_name": "a\u0000b"}),
+    ("POST", "/api/v1/assignment-rules", {"name": "a\u0000b", "rep_ids": ["nul-rep"]}),
+    ("POST", "/api/v1/leads", {"first_name": "a\u0000b"}),
+    ("POST", "/api/v1/leads", {"first_name": "a", "description": "\u0000"}),
+    ("POST", "/api/v1/leads", {"first_name": "a", "custom_fields": {"nul_field": "v\u0000"}}),
+    ("GET", "/api/v1/leads?q=a%00", None),
+]
+
+
+@pytest.mark.xfail(strict=True, reason="U+0000 reaches PostgreSQL and answers 500 (platform fix pending)")
+@pytest.mark.parametrize(
+    ("method", "url", "body"), NUL_REQUESTS, ids=lambda v: v if isinstance(v, str) else ""
+)
+async def test_nul_characters_are_a_client_error(crm, method, url, body):
+    leads = await crm.start(definition)
+    admin = leads.auth("admin")
+    await leads.http.put("/api/v1/reps/nul-rep", json={"display_name": "Nul Rep"}, headers=admin)
+    await leads.http.put(
+        "/api/v1/custom-fields/nul_field",
+        json={"key": "nul_field", "label": "Nul", "type": "text"},
+        headers=admin,
+    )
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=leads.app, raise_app_exceptions=False), base_url="http://testserver"
+    )
+    async with client:
+        r = await client.request(method, url, json=body, headers=admin)
+    assert r.status_code == 422, r.text

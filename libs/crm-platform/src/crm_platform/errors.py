@@ -66,3 +66,27 @@ class PermanentEventError(Exception):
 
 
 PROBLEM_BASE = "https://crm.example/problems/"
+
+
+# PostgreSQL SQLSTATEs that mean "the client sent a value the column cannot hold", not a server fault.
+_CLIENT_DATA_STATES = {
+    "22021": "text contains a character the database cannot store (e.g. U+0000)",
+    "22P05": "text contains a character the database cannot store (e.g. U+0000)",
+    "22003": "a number is out of range",
+    "22001": "a value is too long",
+    "22007": "a date or time is not valid",
+    "22008": "a date or time is out of range",
+}
+
+
+def client_data_error(exc: BaseException) -> ValidationFailed | None:
+    """Map a database data exception caused by client input to a 422, whatever driver raised it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(state, str) and state in _CLIENT_DATA_STATES:
+            return ValidationFailed({"body": _CLIENT_DATA_STATES[state]})
+        current = getattr(current, "orig", None) or current.__cause__
+    return None

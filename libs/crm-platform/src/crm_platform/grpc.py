@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind
 
 from crm_platform import observability as obs
 from crm_platform.auth import Principal, TokenVerifier
-from crm_platform.errors import DomainError, ValidationFailed
+from crm_platform.errors import DomainError, ValidationFailed, client_data_error
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,11 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
             except grpc.aio.AbortError:
                 code = context.code() or code  # type: ignore[assignment]
                 raise
-            except Exception:
+            except Exception as exc:
+                invalid = client_data_error(exc)
+                if invalid is not None:
+                    code, trailers = status_for(invalid)
+                    await context.abort(code, invalid.detail, trailing_metadata=trailers)
                 code = grpc.StatusCode.INTERNAL
                 log.exception("unhandled error in %s", method)
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")

@@ -13,12 +13,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crm_platform import observability as obs
 from crm_platform.auth import Principal
-from crm_platform.errors import PROBLEM_BASE, DomainError, ValidationFailed
+from crm_platform.errors import PROBLEM_BASE, DomainError, ValidationFailed, client_data_error
 
 if TYPE_CHECKING:
     from crm_platform.runtime import Runtime
@@ -107,6 +108,14 @@ def install_error_handlers(app: FastAPI) -> None:
             instance=request.url.path,
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        invalid = client_data_error(exc)
+        if invalid is not None:  # e.g. U+0000 in text: the client's data, not a server fault
+            return await _domain(request, invalid)
+        log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem(500, "Internal error", "the request could not be completed", type_slug="internal")
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

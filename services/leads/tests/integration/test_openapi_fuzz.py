@@ -43,9 +43,8 @@ from schemathesis.specs.openapi.checks import (
 
 # Examples per operation and pass; FUZZ_EXAMPLES=200 for a deeper run.
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
-# NUL (U+0000) in any text field still reaches PostgreSQL and answers 500 (see the xfail test below and
-# the report in bench/README.md); FUZZ_ALLOW_X00=1 puts it back into the generated strings.
-ALLOW_X00 = os.environ.get("FUZZ_ALLOW_X00", "") == "1"
+# NUL (U+0000) in text is generated too: the platform answers the database's refusal with a 422.
+ALLOW_X00 = os.environ.get("FUZZ_ALLOW_X00", "1") == "1"
 # Public by design: reachable without a token.
 PUBLIC_PREFIXES = ("/healthz", "/api/v1/intake/")
 # /readyz answers 503 by design when a dependency is down; it is covered by the platform tests.
@@ -226,10 +225,8 @@ async def test_no_operation_answers_5xx(crm):
     assert len(operations) >= 20, sorted(operations)  # the schema really was walked
 
 
-# Found by the fuzzing above: PostgreSQL cannot store U+0000 in text (SQLSTATE 22021) or jsonb (22P05), the
-# error escapes as an unhandled DBAPIError and the answer is 500. It is the same in every service, so the fix
-# belongs to crm_platform (map those SQLSTATEs to a 422 problem, or reject NUL at the edge). Strict: once
-# fixed, these pass and the marker must go, together with FUZZ_ALLOW_X00.
+# Found by the fuzzing above: PostgreSQL cannot store U+0000 in text (SQLSTATE 22021) or jsonb (22P05).
+# crm_platform maps those database refusals to a 422 problem on every edge; these requests pin that down.
 NUL_REQUESTS = [
     ("PUT", "/api/v1/reps/nul-rep", {"display_name": "a\u0000b"}),
     ("POST", "/api/v1/assignment-rules", {"name": "a\u0000b", "rep_ids": ["nul-rep"]}),
@@ -240,7 +237,6 @@ NUL_REQUESTS = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="U+0000 reaches PostgreSQL and answers 500 (platform fix pending)")
 @pytest.mark.parametrize(
     ("method", "url", "body"), NUL_REQUESTS, ids=lambda v: v if isinstance(v, str) else ""
 )

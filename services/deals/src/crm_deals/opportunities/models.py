@@ -49,13 +49,18 @@ class Opportunity(IdMixin, TimestampMixin, Base):
             ],
             postgresql_where="forecast_code > 0",
         ),
-        Index(
+        Index(  # the funnel's edge months (whole months come from opportunity_funnel_rollup)
             "ix_opportunity_funnel",
             "pipeline_id",
-            "stage_id",
-            "currency",
-            "furthest_position",
-            postgresql_include=["amount_cents", "owner_id", "team", "created_at"],
+            "created_at",
+            postgresql_include=[
+                "stage_id",
+                "currency",
+                "furthest_position",
+                "amount_cents",
+                "owner_id",
+                "team",
+            ],
         ),
     )
 

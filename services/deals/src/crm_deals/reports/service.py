@@ -191,4 +191,7 @@ class ReportService:
         return StageDurationsOut(pipeline_id=pipeline.id, stages=out)
 
     async def take_snapshot(self, day: dt.date | None = None) -> int:
-        return await self.repo.write_snapshot(day or utcnow().date())
+        """Store the day's forecast (from the forecast rollup) and prune rollup rows that fell to zero."""
+        stored = await self.repo.write_snapshot(day or utcnow().date())
+        await self.repo.prune_rollups()
+        return stored

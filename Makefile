@@ -6,8 +6,9 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 export UV
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: help install run test lint fmt proto proto-check migrate
+.PHONY: help install run test lint fmt proto proto-check migrate bench
 
 ##@ Getting started
 
@@ -41,3 +42,6 @@ proto-check: install ## Fail if the committed stubs differ from what proto/ gene
 
 migrate: install ## Create the databases and migrate every service (CRM_*_URL / <SVC>_DATABASE_URL or embedded)
 	$(UV) run --frozen python scripts/dev.py migrate
+
+bench: install ## Lead intake leads/s vs. a raw INSERT baseline, ~2 min (bench/README.md; BENCH_ARGS="...")
+	$(UV) run --frozen python bench/leads_intake.py $(BENCH_ARGS)

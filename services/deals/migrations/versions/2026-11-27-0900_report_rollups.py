@@ -13,6 +13,9 @@ Design (see crm_deals/reports/repository.py for the reads):
   the rollup row they touch and each adds its own delta, so the sums stay exact under READ COMMITTED;
   keys are applied in sorted order (fewer lock-order deadlocks between statements); a statement that
   changes no reported column (name, next step, stalled alert...) yields no delta and locks nothing;
+- time in stage is also summed per UTC day (``opportunity_stage_duration_daily``, same statement): its
+  filters are the opportunity's, not the history row's, so a period bound inside a month reads the edge
+  days from there instead of joining history rows to opportunities;
 - time in stage is reported by the opportunity's *current* pipeline, owner and team, so a change of any
   of them moves that opportunity's history between keys; a history write locks its opportunity
   ``FOR SHARE`` so it cannot race such a move; deleting an opportunity takes its history out first (a
@@ -62,6 +65,7 @@ WIN_LOSS = (
     "status IN ('won', 'lost')",
 )
 DURATION_KEY = ["pipeline_id", "owner_id", "team", "from_stage_id", "changed_month"]
+DAILY_KEY = ["pipeline_id", "changed_day", "from_stage_id", "owner_id", "team"]  # day ranges per pipeline
 DURATION_SUMS = ["samples", "timed", "seconds"]
 # an opportunity row's key expressions (a column of the row unless computed here)
 COMPUTED = {"created_month": _month("created_at"), "closed_month": _month("closed_at")}
@@ -82,6 +86,24 @@ def _upsert(table: str, key: list[str], sums: list[str], delta_rows: str) -> str
     """
 
 
+def _durations_upsert(day_rows: str) -> str:
+    """Apply history delta rows (key columns with ``changed_day``, sign-weighted sums) to the monthly and
+    the daily time-in-stage rollups in one statement (the rows, and their locks, are computed once)."""
+    monthly = _upsert(
+        DURATION_TABLE,
+        DURATION_KEY,
+        DURATION_SUMS,
+        "SELECT pipeline_id, owner_id, team, from_stage_id, date_trunc('month', changed_day)::date "
+        "AS changed_month, samples, timed, seconds FROM d",
+    )
+    daily = _upsert(DAILY_TABLE, DAILY_KEY, DURATION_SUMS, "SELECT * FROM d")
+    return f"""
+    WITH d AS MATERIALIZED ({day_rows}),
+    monthly AS ({monthly.strip().rstrip(";")} RETURNING 1)
+    {daily}
+    """
+
+
 def _opportunity_upsert(
     spec: tuple[str, list[str], list[tuple[str, str]], str], signs: dict[str, int]
 ) -> str:
@@ -99,7 +121,7 @@ def _history_rows(source: str, sign: int, *, lock: bool = True) -> str:
     is locked FOR SHARE so a concurrent owner/team/pipeline change waits (or is waited for)."""
     return f"""
         SELECT o.pipeline_id, o.owner_id, o.team, h.from_stage_id,
-               {_month("h.changed_at")} AS changed_month,
+               (h.changed_at AT TIME ZONE 'UTC')::date AS changed_day,
                {sign} AS samples,
                {sign} * (h.seconds_in_from_stage IS NOT NULL)::int AS timed,
                {sign} * coalesce(h.seconds_in_from_stage, 0) AS seconds
@@ -117,7 +139,7 @@ def _moved_history(side: str, sign: int) -> str:
     ``side`` (old_rows: taken out, new_rows: put in)."""
     return f"""
         SELECT s.pipeline_id, s.owner_id, s.team, h.from_stage_id,
-               {_month("h.changed_at")} AS changed_month,
+               (h.changed_at AT TIME ZONE 'UTC')::date AS changed_day,
                {sign} AS samples,
                {sign} * (h.seconds_in_from_stage IS NOT NULL)::int AS timed,
                {sign} * coalesce(h.seconds_in_from_stage, 0) AS seconds
@@ -145,26 +167,21 @@ def _function(name: str, body: str, returns: str = "NULL") -> str:
 
 OPPORTUNITY_SPECS = (FORECAST, FUNNEL, WIN_LOSS)
 DURATION_TABLE = "opportunity_stage_duration_rollup"
-ROLLUPS = [FORECAST[0], FUNNEL[0], WIN_LOSS[0], DURATION_TABLE]
+DAILY_TABLE = "opportunity_stage_duration_daily"
+ROLLUPS = [FORECAST[0], FUNNEL[0], WIN_LOSS[0], DURATION_TABLE, DAILY_TABLE]
 
 
 def _functions() -> list[str]:
     on_insert = "".join(_opportunity_upsert(s, {"new_rows": 1}) for s in OPPORTUNITY_SPECS)
     on_delete = "".join(_opportunity_upsert(s, {"old_rows": -1}) for s in OPPORTUNITY_SPECS)
     on_update = "".join(_opportunity_upsert(s, {"new_rows": 1, "old_rows": -1}) for s in OPPORTUNITY_SPECS)
-    on_update += _upsert(
-        DURATION_TABLE,
-        DURATION_KEY,
-        DURATION_SUMS,
+    on_update += _durations_upsert(
         f"{_moved_history('old_rows', -1)} UNION ALL {_moved_history('new_rows', 1)}",
     )
-    before_delete = _upsert(
-        DURATION_TABLE,
-        DURATION_KEY,
-        DURATION_SUMS,
-        f"""
+    before_delete = _durations_upsert(
+        """
         SELECT OLD.pipeline_id, OLD.owner_id, OLD.team, from_stage_id,
-               {_month("changed_at")} AS changed_month,
+               (changed_at AT TIME ZONE 'UTC')::date AS changed_day,
                -1 AS samples, -(seconds_in_from_stage IS NOT NULL)::int AS timed,
                -coalesce(seconds_in_from_stage, 0) AS seconds
         FROM opportunity_stage_history WHERE opportunity_id = OLD.id AND from_stage_id IS NOT NULL
@@ -183,12 +200,12 @@ def _functions() -> list[str]:
         _function("deals_rollup_opportunity_before_delete", before_delete, returns="OLD"),
         _function("deals_rollup_opportunity_truncate", truncate_all),
         *(
-            _function(
-                f"deals_rollup_history_{event}", _upsert(DURATION_TABLE, DURATION_KEY, DURATION_SUMS, rows)
-            )
+            _function(f"deals_rollup_history_{event}", _durations_upsert(rows))
             for event, rows in history.items()
         ),
-        _function("deals_rollup_history_truncate", f"DELETE FROM {DURATION_TABLE};"),
+        _function(
+            "deals_rollup_history_truncate", f"DELETE FROM {DURATION_TABLE}; DELETE FROM {DAILY_TABLE};"
+        ),
     ]
 
 
@@ -289,22 +306,24 @@ def upgrade() -> None:
         sa.Column("lost_reason", sa.String(200), nullable=False),
         _sum("count"),
     )
-    op.create_table(
-        DURATION_TABLE,
-        sa.Column("pipeline_id", uuid_key, nullable=False),
-        sa.Column("owner_id", sa.String(100), nullable=True),
-        sa.Column("team", sa.String(100), nullable=False),
-        sa.Column("from_stage_id", uuid_key, nullable=False),
-        sa.Column("changed_month", sa.Date(), nullable=False),
-        _sum("samples"),
-        _sum("timed"),
-        _sum("seconds"),
-    )
+    for table, grain in ((DURATION_TABLE, "changed_month"), (DAILY_TABLE, "changed_day")):
+        op.create_table(
+            table,
+            sa.Column("pipeline_id", uuid_key, nullable=False),
+            sa.Column("owner_id", sa.String(100), nullable=True),
+            sa.Column("team", sa.String(100), nullable=False),
+            sa.Column("from_stage_id", uuid_key, nullable=False),
+            sa.Column(grain, sa.Date(), nullable=False),
+            _sum("samples"),
+            _sum("timed"),
+            _sum("seconds"),
+        )
     for table, key in (
         (FORECAST[0], FORECAST[1]),
         (FUNNEL[0], FUNNEL[1]),
         (WIN_LOSS[0], WIN_LOSS[1]),
         (DURATION_TABLE, DURATION_KEY),
+        (DAILY_TABLE, DAILY_KEY),
     ):
         op.create_index(f"uq_{table}_key", table, key, unique=True, postgresql_nulls_not_distinct=True)
 
@@ -321,14 +340,8 @@ def upgrade() -> None:
     # backfill: what the insert triggers would have summed for the rows already there
     for spec in OPPORTUNITY_SPECS:
         op.execute(_opportunity_upsert(spec, {"opportunity": 1}))
-    op.execute(
-        _upsert(
-            DURATION_TABLE,
-            DURATION_KEY,
-            DURATION_SUMS,
-            _history_rows("opportunity_stage_history", 1, lock=False),  # the tables are locked already
-        )
-    )
+    # (the tables are locked already: no FOR SHARE on every opportunity)
+    op.execute(_durations_upsert(_history_rows("opportunity_stage_history", 1, lock=False)))
 
     # the funnel's whole months come from the rollup; its edge months (a period bound inside a month) read
     # opportunities by creation time, so its covering index is keyed by pipeline and creation time now

@@ -54,6 +54,14 @@ ORACLE = {
         """SELECT pipeline_id, owner_id, team, from_stage_id, changed_month, samples, timed, seconds
            FROM opportunity_stage_duration_rollup WHERE samples <> 0 OR timed <> 0 OR seconds <> 0""",
     ),
+    "opportunity_stage_duration_daily": (
+        """SELECT o.pipeline_id, o.owner_id, o.team, h.from_stage_id, (h.changed_at AT TIME ZONE 'UTC')::date,
+                  count(*), count(h.seconds_in_from_stage), coalesce(sum(h.seconds_in_from_stage), 0)
+           FROM opportunity_stage_history AS h JOIN opportunity AS o ON o.id = h.opportunity_id
+           WHERE h.from_stage_id IS NOT NULL GROUP BY 1, 2, 3, 4, 5""",
+        """SELECT pipeline_id, owner_id, team, from_stage_id, changed_day, samples, timed, seconds
+           FROM opportunity_stage_duration_daily WHERE samples <> 0 OR timed <> 0 OR seconds <> 0""",
+    ),
 }
 
 SEED = """

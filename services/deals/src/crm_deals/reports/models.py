@@ -97,3 +97,14 @@ stage_duration_rollup = _rollup(
     ],
     ["samples", "timed", "seconds"],
 )
+# the same per UTC day, for a period bound inside a month (the edge days)
+stage_duration_daily = _rollup(
+    "opportunity_stage_duration_daily",
+    [
+        Column("pipeline_id", Uuid(), nullable=False),
+        Column("changed_day", Date(), nullable=False),
+        Column("from_stage_id", Uuid(), nullable=False),
+        *_owner_team(),
+    ],
+    ["samples", "timed", "seconds"],
+)

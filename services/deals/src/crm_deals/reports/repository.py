@@ -1,8 +1,9 @@
 """All SQL of the reports. Funnel, forecast, win/loss and time in stage read rollup tables (migration
 0004): counts and sums per (pipeline, owner, team, month, ...) that PostgreSQL triggers keep exact in the
 same transaction as every opportunity and stage-history write. A period filter selects whole months from
-the rollups; when a bound falls inside a month, that edge month is read from the rows themselves (a range
-scan of an index on the period's column), so every filter gives the same figures as a full scan.
+the rollups; when a bound falls inside a month, the days of that edge month are read from the rows
+themselves (a range scan of an index on the period's column; for time in stage, from a per-day rollup),
+so every filter gives the same figures as a full scan.
 
 Period bounds are days in UTC (timestamps are stored in UTC; the rollups' months are UTC months).
 Forecast snapshots are written (from the forecast rollup) and read here too."""
@@ -38,6 +39,7 @@ ROLLUPS = {  # table -> its count column (rows at zero are pruned by the daily s
     "opportunity_funnel_rollup": "count",
     "opportunity_win_loss_rollup": "count",
     "opportunity_stage_duration_rollup": "samples",
+    "opportunity_stage_duration_daily": "samples",
 }
 
 
@@ -97,7 +99,6 @@ def _parts(
     *,
     month_column: str,
     row_column: str,
-    row_alias: str = "",
     timestamps: bool,
     row_month_column: str | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
@@ -113,7 +114,7 @@ def _parts(
     if period.months_to is not None:
         rollup.append(f"{month_column} < :months_to")
         params["months_to"] = period.months_to
-    rows, _ = _filters(scope, row_alias)
+    rows, _ = _filters(scope)
     ranges = []
     for i, (first, stop) in enumerate(period.edges):
         ranges.append(f"({row_column} >= :edge{i}_from AND {row_column} < :edge{i}_to)")
@@ -291,13 +292,11 @@ class ReportRepository:
 
     async def stage_durations(self, scope: Scope) -> list[Any]:
         """Per stage left: moves counted and the average seconds spent (over the moves that recorded it);
-        period on the time of the move; owner, team and pipeline are the opportunity's current ones."""
-        rollup, rows, params = _parts(
-            scope, month_column="changed_month", row_column="h.changed_at", row_alias="o", timestamps=True
+        period on the time of the move (whole months from the monthly rollup, edge days from the daily
+        one: no history row is read); owner, team and pipeline are the opportunity's current ones."""
+        rollup, days, params = _parts(
+            scope, month_column="changed_month", row_column="changed_day", timestamps=False
         )
-        stages = ""
-        if scope.pipeline_id is not None:  # keeps the rows on ix_opportunity_stage_history_from_changed
-            stages = "AND h.from_stage_id IN (SELECT id FROM stage WHERE pipeline_id = :pipeline_id)"
         stmt = text(
             f"""
             SELECT from_stage_id AS stage_id, sum(samples)::bigint AS samples,
@@ -307,11 +306,9 @@ class ReportRepository:
                 FROM opportunity_stage_duration_rollup
                 WHERE samples > 0 AND {rollup}
                 UNION ALL
-                SELECT h.from_stage_id, 1, (h.seconds_in_from_stage IS NOT NULL)::int,
-                       coalesce(h.seconds_in_from_stage, 0)
-                FROM opportunity_stage_history AS h
-                JOIN opportunity AS o ON o.id = h.opportunity_id
-                WHERE h.from_stage_id IS NOT NULL {stages} AND {rows}
+                SELECT from_stage_id, samples, timed, seconds
+                FROM opportunity_stage_duration_daily
+                WHERE samples > 0 AND {days}
             ) AS d
             GROUP BY from_stage_id
             """

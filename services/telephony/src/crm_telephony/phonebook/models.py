@@ -27,3 +27,16 @@ class PhoneIndexEntry(IdMixin, Base):
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now(), onupdate=utcnow
     )
+
+
+class IndexSource(Base):
+    """Per indexed record: when the latest event applied to it happened (an older one is skipped) and,
+    once merged, the record it was merged into (its later events are skipped)."""
+
+    __tablename__ = "phone_index_source"
+
+    record_service: Mapped[str] = mapped_column(String(40), primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(40), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    merged_into_id: Mapped[str | None] = mapped_column(String(64))

@@ -5,13 +5,15 @@ import uuid
 from collections.abc import Sequence
 
 from crm_platform.ids import new_id
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_telephony.phonebook.models import IndexSource as Source
 from crm_telephony.phonebook.models import PhoneIndexEntry as Entry
 
 KEY = (Entry.e164, Entry.record_service, Entry.record_type, Entry.record_id)
+SOURCE_KEY = [Source.record_service, Source.record_type, Source.record_id]
 
 
 class PhoneIndexRepository:
@@ -53,6 +55,40 @@ class PhoneIndexRepository:
                 "display_name": stmt.excluded.display_name,
                 "owner_id": stmt.excluded.owner_id,
                 "updated_at": stmt.excluded.updated_at,
+            },
+        )
+        await self.session.execute(stmt)
+
+    async def claim(self, service: str, record_type: str, record_id: str, event_at: dt.datetime) -> bool:
+        """Note that an event of ``event_at`` is applied to the record, unless a later one already was or
+        the record was merged away (False: skip it). The record's row stays locked until commit, so the
+        handlers of one record apply one at a time."""
+        stmt = insert(Source).values(
+            record_service=service, record_type=record_type, record_id=record_id, event_at=event_at
+        )
+        claimed = stmt.on_conflict_do_update(
+            index_elements=SOURCE_KEY,
+            set_={"event_at": stmt.excluded.event_at},
+            where=Source.merged_into_id.is_(None) & (Source.event_at <= stmt.excluded.event_at),
+        ).returning(Source.record_id)
+        return (await self.session.execute(claimed)).first() is not None
+
+    async def mark_merged(
+        self, service: str, record_type: str, record_id: str, into_id: str, event_at: dt.datetime
+    ) -> None:
+        """The record was merged into ``into_id``: every later event about it is skipped."""
+        stmt = insert(Source).values(
+            record_service=service,
+            record_type=record_type,
+            record_id=record_id,
+            event_at=event_at,
+            merged_into_id=into_id,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=SOURCE_KEY,
+            set_={
+                "merged_into_id": stmt.excluded.merged_into_id,
+                "event_at": func.greatest(Source.event_at, stmt.excluded.event_at),
             },
         )
         await self.session.execute(stmt)

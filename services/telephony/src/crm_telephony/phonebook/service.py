@@ -3,6 +3,7 @@ lookups without a remote call. Flushes, never commits."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass
@@ -39,10 +40,25 @@ class PhoneIndexService:
         self.repo = PhoneIndexRepository(session)
         self.default_region = default_region
 
-    async def index_record(self, record: IndexedRecord) -> list[str]:
+    async def index_record(
+        self, record: IndexedRecord, event_at: dt.datetime | None = None
+    ) -> list[str] | None:
         """Make the record's phones exactly those given. Events carry E.164 by contract, so numbers are
         read without a default region; one that does not parse is skipped. Re-applying the same record
-        changes nothing. Returns the indexed E.164 numbers."""
+        changes nothing. ``event_at``: when the event that carries the record happened; an event older
+        than the latest applied one for the record, or about a record merged away, is skipped (events
+        of one record come through several consumers, so they may be handled out of order). Returns the
+        indexed E.164 numbers, or None when skipped."""
+        if event_at is not None and not await self.repo.claim(
+            record.service, record.record_type, record.record_id, event_at
+        ):
+            log.info(
+                "phonebook: %s %s: event of %s skipped (a later one was applied, or the record was merged)",
+                record.record_type,
+                record.record_id,
+                event_at.isoformat(),
+            )
+            return None
         numbers: list[str] = []
         for raw in record.phones:
             try:
@@ -64,6 +80,26 @@ class PhoneIndexService:
             now=utcnow(),
         )
         return numbers
+
+    async def merge_record(
+        self, survivor: IndexedRecord, merged_id: str, event_at: dt.datetime | None = None
+    ) -> list[str] | None:
+        """``merged_id`` (a record of the survivor's service and type) was merged into ``survivor``: its
+        phones belong to the survivor now (the producer sends the survivor with the union of both
+        records' phones), so its own entries go and every later event about it is skipped."""
+        await self.repo.mark_merged(
+            survivor.service, survivor.record_type, merged_id, survivor.record_id, event_at or utcnow()
+        )
+        await self.repo.replace_numbers(
+            survivor.service,
+            survivor.record_type,
+            merged_id,
+            [],
+            display_name="",
+            owner_id=None,
+            now=utcnow(),
+        )
+        return await self.index_record(survivor, event_at)
 
     async def lookup(self, phone: str, region: str | None = None) -> PhoneLookup:
         try:

@@ -26,6 +26,11 @@ class NotifySettings(ServiceSettings):
     sending_lease_seconds: float = Field(300.0, gt=0)
     # Delays up to this are scheduled with a Celery countdown; longer ones wait for the beat sweep.
     countdown_limit_seconds: float = Field(300.0, gt=0)
+    # Dispatcher: messages claimed per round (one claim and one record transaction each), provider calls
+    # in flight per worker process, and how long one dispatcher task keeps taking rounds.
+    dispatch_batch_size: int = Field(64, ge=1, le=1000)
+    dispatch_concurrency: int = Field(16, ge=1, le=256)
+    dispatch_max_seconds: float = Field(20.0, gt=0)
     attachment_max_bytes: int = Field(10 * 1024 * 1024, gt=0)
     http_timeout_seconds: float = Field(10.0, gt=0)
     # The app process binds every enabled SMPP provider as a receiver to collect delivery receipts.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +20,26 @@ class ConsentRepository:
         return await self.session.scalar(
             select(ContactPoint).where(ContactPoint.channel == channel, ContactPoint.address == address)
         )
+
+    async def contact_points_for(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], ContactPoint]:
+        """(channel, address) -> contact point, for many keys in one query."""
+        if not keys:
+            return {}
+        stmt = select(ContactPoint).where(
+            tuple_(ContactPoint.channel, ContactPoint.address).in_(sorted(set(keys)))
+        )
+        return {(p.channel, p.address): p for p in (await self.session.scalars(stmt)).all()}
+
+    async def consents_for(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], Consent]:
+        """(channel, address, purpose) -> consent, for many keys in one query."""
+        if not keys:
+            return {}
+        stmt = select(Consent).where(
+            tuple_(Consent.channel, Consent.address, Consent.purpose).in_(sorted(set(keys)))
+        )
+        return {(c.channel, c.address, c.purpose): c for c in (await self.session.scalars(stmt)).all()}
 
     async def upsert_contact_point(self, values: dict[str, Any]) -> ContactPoint:
         stmt = insert(ContactPoint).values(**values)

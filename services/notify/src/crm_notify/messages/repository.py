@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,6 +49,33 @@ class MessageRepository:
         )
         return await self.session.scalar(stmt)
 
+    async def claim_due(self, now: dt.datetime, limit: int) -> list[Message]:
+        """Lock up to ``limit`` due messages no other transaction holds (FOR UPDATE SKIP LOCKED): two
+        dispatchers never claim the same message, and neither waits for the other."""
+        stmt = (
+            select(Message)
+            .where(Message.status.in_(DISPATCHABLE), Message.not_before <= now)
+            .order_by(Message.not_before)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def lock_many(self, ids: Sequence[uuid.UUID]) -> list[Message]:
+        stmt = (
+            select(Message)
+            .where(Message.id.in_(list(ids)))
+            .order_by(Message.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def has_due(self, now: dt.datetime) -> bool:
+        stmt = select(Message.id).where(Message.status.in_(DISPATCHABLE), Message.not_before <= now).limit(1)
+        return (await self.session.scalar(stmt)) is not None
+
     async def search(
         self, *, status: str | None, recipient: str | None, created_by: str | None, limit: int
     ) -> list[Message]:
@@ -81,6 +108,21 @@ class MessageRepository:
         if at is not None:
             values["at"] = at
         await self.session.execute(insert(MessageStatusChange).values(**values))
+
+    async def add_statuses(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Many status changes in one statement; rows: message_id, status, detail, provider, code, at."""
+        if rows:
+            await self.session.execute(
+                insert(MessageStatusChange),
+                [
+                    {**r, "id": uuid.uuid4(), "detail": r["detail"][:4000], "code": r["code"][:40]}
+                    for r in rows
+                ],
+            )
+
+    async def add_attempts(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(DeliveryAttempt), [{**r, "id": uuid.uuid4()} for r in rows])
 
     async def add_attempt(self, values: dict[str, Any]) -> None:
         await self.session.execute(insert(DeliveryAttempt).values(id=uuid.uuid4(), **values))
@@ -124,6 +166,15 @@ class MessageRepository:
             DeliveryReceipt.provider == provider, DeliveryReceipt.provider_message_id.in_(list(ids))
         )
         return list((await self.session.scalars(stmt)).all())
+
+    async def receipted(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (provider, provider message id) pairs among ``keys`` that have a stored receipt."""
+        if not keys:
+            return set()
+        stmt = select(DeliveryReceipt.provider, DeliveryReceipt.provider_message_id).where(
+            tuple_(DeliveryReceipt.provider, DeliveryReceipt.provider_message_id).in_(sorted(set(keys)))
+        )
+        return {(p, i) for p, i in (await self.session.execute(stmt)).all()}
 
     async def receipts_for(self, message_id: uuid.UUID) -> list[DeliveryReceipt]:
         stmt = (

@@ -19,21 +19,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crm_platform.auth import Principal
-from crm_platform.celery import enqueue_after_commit
 from crm_platform.db import utcnow
 from crm_platform.errors import DomainError, ValidationFailed
 from crm_platform.ids import new_id
-from crm_platform.outbox import add_event
+from crm_platform.outbox import add_event, add_events
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_notify.addresses import guess_channel, normalise
-from crm_notify.consent.service import ConsentService, unsubscribe_token
+from crm_notify.consent.service import ConsentService, Decision, unsubscribe_token
 from crm_notify.db import tables
 from crm_notify.directory.service import DirectoryService, Recipient
-from crm_notify.messages import events
+from crm_notify.messages import events, wakeup
 from crm_notify.messages.exceptions import IdempotencyKeyReused, InvalidWebhookToken, MessageNotFound
 from crm_notify.messages.models import (
-    DISPATCHABLE,
     DeliveryAttempt,
     DeliveryReceipt,
     Message,
@@ -46,9 +44,9 @@ from crm_notify.providers.repository import ProviderRepository
 from crm_notify.rules.models import Rule
 from crm_notify.rules.service import RuleService
 from crm_notify.templates.service import Content, TemplateService, build_content
-from crm_notify.worker import celery, settings
+from crm_notify.worker import settings
 
-DELIVER_TASK = "notify.deliver_message"
+DELIVER_TASK = "notify.deliver_message"  # kept for tasks enqueued before the batch dispatcher
 READER_ROLES = ("admin", "manager")
 
 
@@ -224,7 +222,7 @@ class MessageService:
             return (self._same_request(existing, digest) if strict else existing), True
         detail = f"rule {rule.name}" if rule else f"requested by {who.subject}"
         await self.repo.add_status(message.id, "queued", detail, at=now)
-        enqueue_after_commit(self.session, celery, DELIVER_TASK, str(message.id))
+        wakeup.after_commit(self.session, message.not_before)
         return message, False
 
     @staticmethod
@@ -371,7 +369,7 @@ class MessageService:
         message.status, message.status_reason, message.attempts = "queued", "", 0
         message.not_before, message.updated_at = now, now
         await self.repo.add_status(message.id, "queued", f"retried by {who.subject}", at=now)
-        enqueue_after_commit(self.session, celery, DELIVER_TASK, str(message.id))
+        wakeup.after_commit(self.session)
         return message
 
     async def request_opt_in(
@@ -471,82 +469,92 @@ class MessageService:
             )
 
 
+@dataclass
+class ClaimedBatch:
+    """What one claim transaction did: the claims to send now, and the messages it settled otherwise."""
+
+    claims: list[Claim] = field(default_factory=list)
+    settled: dict[str, int] = field(default_factory=dict)  # suppressed / deferred -> count
+    later: list[dt.datetime] = field(default_factory=list)  # due times of deferred messages
+    locked: int = 0  # rows claimed (a full batch means more may be due)
+
+
 class DispatchService:
-    """The transactional halves of one delivery attempt (the provider call happens between them)."""
+    """The transactional halves of a dispatch round: claim a batch of due messages (send-time checks
+    included), record the outcomes of their provider calls (which happen between the two)."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.repo = MessageRepository(session)
 
-    async def _suppress(self, message: Message, reason: str, now: dt.datetime) -> None:
-        message.status, message.status_reason, message.updated_at = "suppressed", reason, now
-        await self.repo.add_status(message.id, "suppressed", reason, at=now)
-        await add_event(
-            self.session,
-            tables,
-            events.MESSAGE_SUPPRESSED,
-            events.suppressed(message),
-            producer="notify",
-            aggregate_id=str(message.id),
-        )
+    async def claim_batch(self, now: dt.datetime, limit: int) -> ClaimedBatch:
+        """Lock up to ``limit`` due messages (SKIP LOCKED), run the consent / opt-out / quiet-hours checks
+        for all of them at once, settle the suppressed and deferred ones and mark the rest sending."""
+        batch = ClaimedBatch()
+        messages = await self.repo.claim_due(now, limit)
+        batch.locked = len(messages)
+        if not messages:
+            return batch
+        flags: dict[str, dict[str, bool]] = {}
+        for m in messages:
+            if _is_lead(m) and m.record_id not in flags:
+                flags[m.record_id] = await DirectoryService(self.session).lead_flags(m.record_id)
+        checks = [(m.channel, m.recipient, m.purpose, flags.get(m.record_id) if _is_lead(m) else None)
+                  for m in messages]  # fmt: skip
+        decisions = await ConsentService(self.session).decide_many(checks, now)
+        providers: dict[str, list[ProviderRef]] = {}
+        statuses: list[dict[str, Any]] = []
+        outbox: list[tuple[str, Any, str]] = []
+        for message, decision in zip(messages, decisions, strict=True):
+            if decision.action != "send":
+                self._settle(message, decision, now, statuses, outbox)
+                batch.settled[message.status] = batch.settled.get(message.status, 0) + 1
+                if message.status == "deferred":
+                    batch.later.append(message.not_before)
+                continue
+            if message.channel not in providers:
+                providers[message.channel] = [
+                    ProviderRef(p.name, p.kind, dict(p.config), p.updated_at, p.rate_per_second)
+                    for p in await ProviderRepository(self.session).for_channel(message.channel)
+                ]
+            message.status, message.attempts, message.updated_at = "sending", message.attempts + 1, now
+            batch.claims.append(_claim(message, providers[message.channel]))
+        await self.repo.add_statuses(statuses)
+        await add_events(self.session, tables, outbox, producer="notify")
+        return batch
 
-    async def claim(self, message_id: uuid.UUID, now: dt.datetime) -> Claim | tuple[str, dt.datetime | None]:
-        """Lock the message, run the send-time checks, mark it sending. Else (why, when to look again)."""
-        message = await self.repo.lock(message_id)
-        if message is None:
-            return ("busy", None) if await self.repo.get(message_id) is not None else ("missing", None)
-        if message.status not in DISPATCHABLE:
-            return message.status, None
-        if message.not_before > now:
-            return "later", message.not_before
-        flags = None
-        if message.record_service == "leads" and message.record_type == "lead":
-            flags = await DirectoryService(self.session).lead_flags(message.record_id)
-        decision = await ConsentService(self.session).decide(
-            message.channel, message.recipient, message.purpose, now, flags
-        )
+    @staticmethod
+    def _settle(
+        message: Message,
+        decision: Decision,
+        now: dt.datetime,
+        statuses: list[dict[str, Any]],
+        outbox: list[tuple[str, Any, str]],
+    ) -> None:
         if decision.action == "suppress":
-            await self._suppress(message, decision.reason, now)
-            return "suppressed", None
-        if decision.action == "defer":
+            message.status, message.status_reason, message.updated_at = "suppressed", decision.reason, now
+            statuses.append(_status(message.id, "suppressed", decision.reason, now))
+            outbox.append((events.MESSAGE_SUPPRESSED, events.suppressed(message), str(message.id)))
+        else:  # defer: quiet hours
             message.status, message.status_reason = "deferred", decision.reason
             message.not_before, message.updated_at = decision.until or now, now
-            await self.repo.add_status(message.id, "deferred", decision.reason, at=now)
-            return "later", message.not_before
-        providers = [
-            ProviderRef(p.name, p.kind, dict(p.config), p.updated_at, p.rate_per_second)
-            for p in await ProviderRepository(self.session).for_channel(message.channel)
-        ]
-        message.status, message.attempts, message.updated_at = "sending", message.attempts + 1, now
-        headers: dict[str, str] = {}
-        attachments = []
-        for a in message.attachments or []:
-            if "headers" in a:
-                headers.update(a["headers"])
-            else:
-                attachments.append(a)
-        return Claim(
-            message.id,
-            message.channel,
-            message.recipient,
-            message.subject,
-            message.body_text,
-            message.body_html,
-            attachments,
-            headers,
-            message.segments,
-            message.attempts,
-            providers,
-        )
+            statuses.append(_status(message.id, "deferred", decision.reason, now))
 
-    async def record(
-        self, claim: Claim, outcome: Outcome, now: dt.datetime
-    ) -> tuple[str, dt.datetime | None]:
-        """Store the attempt(s) and the new status; returns (status, when to try again)."""
-        message = await self.repo.lock(claim.message_id, skip_locked=False)
-        assert message is not None
-        for a in outcome.attempts:
-            await self.repo.add_attempt(
+    async def record_batch(
+        self, results: list[tuple[Claim, Outcome]], now: dt.datetime
+    ) -> list[tuple[str, dt.datetime | None]]:
+        """Store the attempts and new statuses of a batch in one go; (status, when to try again) each."""
+        if not results:
+            return []
+        by_id = {m.id: m for m in await self.repo.lock_many([c.message_id for c, _ in results])}
+        attempts: list[dict[str, Any]] = []
+        statuses: list[dict[str, Any]] = []
+        outbox: list[tuple[str, Any, str]] = []
+        out: list[tuple[str, dt.datetime | None]] = []
+        sent: list[Message] = []
+        for claim, outcome in results:
+            message = by_id[claim.message_id]
+            attempts.extend(
                 {
                     "message_id": message.id,
                     "number": claim.attempt,
@@ -557,30 +565,45 @@ class DispatchService:
                     "started_at": a.started_at,
                     "finished_at": a.finished_at,
                 }
+                for a in outcome.attempts
             )
+            result = self._apply(message, outcome, now, statuses, outbox)
+            if result[0] == "sent":
+                sent.append(message)
+            out.append(result)
+        await self.repo.add_attempts(attempts)
+        await self.repo.add_statuses(statuses)
+        await add_events(self.session, tables, outbox, producer="notify")
+        if sent:  # receipts that raced the submit (SMPP DLRs can beat our record)
+            keys = [(m.provider or "", i) for m in sent for i in m.provider_message_ids]
+            receipted = await self.repo.receipted(keys)
+            if receipted:
+                await self.session.flush()
+                service = MessageService(self.session)
+                for m in sent:
+                    if any((m.provider, i) in receipted for i in m.provider_message_ids):
+                        await service._apply_receipts(m)
+        return out
+
+    @staticmethod
+    def _apply(
+        message: Message,
+        outcome: Outcome,
+        now: dt.datetime,
+        statuses: list[dict[str, Any]],
+        outbox: list[tuple[str, Any, str]],
+    ) -> tuple[str, dt.datetime | None]:
+        """The state machine of one attempt's outcome (sent / rate limited / failed / dead / retrying)."""
         last = outcome.attempts[-1] if outcome.attempts else None
         message.updated_at = now
         if outcome.kind == "sent":
             message.status, message.status_reason = "sent", ""
-            message.provider, message.provider_message_ids = (
-                outcome.provider,
-                list(outcome.provider_message_ids),
-            )
+            message.provider = outcome.provider
+            message.provider_message_ids = list(outcome.provider_message_ids)
             message.segments, message.sent_at = outcome.segments, now
-            await self.repo.add_status(
-                message.id, "sent", last.detail if last else "", outcome.provider, at=now
-            )
-            await add_event(
-                self.session,
-                tables,
-                events.MESSAGE_SENT,
-                events.sent(message),
-                producer="notify",
-                aggregate_id=str(message.id),
-            )
-            await self.session.flush()
-            await MessageService(self.session)._apply_receipts(message)  # receipts that raced the submit
-            return message.status, None
+            statuses.append(_status(message.id, "sent", last.detail if last else "", now, outcome.provider))
+            outbox.append((events.MESSAGE_SENT, events.sent(message), str(message.id)))
+            return "sent", None
         if outcome.kind == "rate_limited":
             message.status, message.attempts = "queued", message.attempts - 1
             message.not_before = now + dt.timedelta(seconds=outcome.wait)
@@ -591,51 +614,77 @@ class DispatchService:
         message.provider = last.provider if last else None
         if outcome.kind == "permanent":
             message.status, message.status_reason = "failed", reason[:1000]
-            await self.repo.add_status(message.id, "failed", reason, message.provider, code, at=now)
-            await add_event(
-                self.session,
-                tables,
-                events.MESSAGE_FAILED,
-                events.failed(message, code),
-                producer="notify",
-                aggregate_id=str(message.id),
-            )
+            statuses.append(_status(message.id, "failed", reason, now, message.provider, code))
+            outbox.append((events.MESSAGE_FAILED, events.failed(message, code), str(message.id)))
             return "failed", None
         if message.attempts >= settings.max_attempts:
             message.status = "dead"
             message.status_reason = f"gave up after {message.attempts} attempts: {reason}"[:1000]
-            await self.repo.add_status(
-                message.id, "dead", message.status_reason, message.provider, code, at=now
-            )
-            await add_event(
-                self.session,
-                tables,
-                events.MESSAGE_FAILED,
-                events.failed(message, code),
-                producer="notify",
-                aggregate_id=str(message.id),
-            )
+            statuses.append(_status(message.id, "dead", message.status_reason, now, message.provider, code))
+            outbox.append((events.MESSAGE_FAILED, events.failed(message, code), str(message.id)))
             return "dead", None
         delay = backoff_seconds(message.attempts, settings.retry_base_seconds, settings.retry_max_seconds)
         message.status, message.status_reason = "retrying", reason[:1000]
         message.not_before = now + dt.timedelta(seconds=delay)
-        await self.repo.add_status(
-            message.id,
-            "retrying",
-            f"attempt {message.attempts}: {reason}; next in {delay:.1f}s",
-            message.provider,
-            code,
-            at=now,
-        )
+        detail = f"attempt {message.attempts}: {reason}; next in {delay:.1f}s"
+        statuses.append(_status(message.id, "retrying", detail, now, message.provider, code))
         return "retrying", message.not_before
 
-    async def sweep(
-        self, now: dt.datetime, grace: dt.timedelta, lease: dt.timedelta, limit: int
-    ) -> list[uuid.UUID]:
+    async def release_stale(self, now: dt.datetime, lease: dt.timedelta) -> list[uuid.UUID]:
+        """Messages a dead worker left in "sending" go back to "retrying" (due at once)."""
         released = await self.repo.release_stale_sending(now - lease, now)
-        for message_id in released:
-            await self.repo.add_status(message_id, "retrying", "worker lost while sending", at=now)
-        return released + await self.repo.due(now, now - grace, limit)
+        await self.repo.add_statuses(
+            [_status(message_id, "retrying", "worker lost while sending", now) for message_id in released]
+        )
+        return released
+
+    async def has_due(self, now: dt.datetime) -> bool:
+        return await self.repo.has_due(now)
 
     async def awaiting_receipts(self, providers: list[str], since: dt.datetime, limit: int) -> list[Message]:
         return await self.repo.awaiting_receipts(providers, since, limit)
+
+
+def _is_lead(m: Message) -> bool:
+    return m.record_service == "leads" and m.record_type == "lead"
+
+
+def _status(
+    message_id: uuid.UUID,
+    status: str,
+    detail: str,
+    at: dt.datetime,
+    provider: str | None = None,
+    code: str = "",
+) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "status": status,
+        "detail": detail,
+        "provider": provider,
+        "code": code,
+        "at": at,
+    }
+
+
+def _claim(message: Message, providers: list[ProviderRef]) -> Claim:
+    headers: dict[str, str] = {}
+    attachments = []
+    for a in message.attachments or []:
+        if "headers" in a:
+            headers.update(a["headers"])
+        else:
+            attachments.append(a)
+    return Claim(
+        message.id,
+        message.channel,
+        message.recipient,
+        message.subject,
+        message.body_text,
+        message.body_html,
+        attachments,
+        headers,
+        message.segments,
+        message.attempts,
+        providers,
+    )

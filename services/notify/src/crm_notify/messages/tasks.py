@@ -1,24 +1,32 @@
-"""Celery tasks of message delivery: take ids, open their own sessions, idempotent (a message is claimed
-under a row lock and only from a dispatchable status), acks_late.
+"""Celery tasks of message delivery: take ids, open their own sessions, idempotent (messages are claimed
+under row locks with SKIP LOCKED and only from a dispatchable status), acks_late.
 
-* ``notify.deliver_message``: one attempt; schedules the next one itself when it is due soon, else the
-  sweep picks it up.
-* ``notify.dispatch_due`` (beat): delayed, deferred and retrying messages that are due, messages whose
-  task was lost (broker down at enqueue time) and messages a dead worker left in "sending".
+* ``notify.dispatch_messages``: the dispatcher. Each round clears the wake-up key, claims up to
+  ``dispatch_batch_size`` due messages in one transaction (send-time consent / quiet-hours checks
+  included), sends them concurrently (at most ``dispatch_concurrency`` provider calls in flight; SMTP
+  connections are pooled per provider) and records every outcome, status change and outbox event in one
+  more transaction. Rounds repeat while full batches come back (up to ``dispatch_max_seconds``); a full
+  batch also wakes a second dispatcher, so every worker process helps with a backlog. Retries and
+  deferrals get one countdown task at their earliest due time.
+* ``notify.deliver_message``: tasks enqueued before the batch dispatcher existed; runs the dispatcher.
+* ``notify.dispatch_due`` (beat): releases messages a dead worker left in "sending" and wakes a
+  dispatcher when anything is due (delays beyond the countdown limit, lost tasks).
 * ``notify.poll_receipts`` (beat): asks fax providers (HylaFAX, HTTP fax) how their jobs ended.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import time
 import uuid
 
 from crm_platform.celery import run_async, task_sessions
 from crm_platform.db import transaction, utcnow
 
-from crm_notify.messages import delivery
-from crm_notify.messages.service import DELIVER_TASK, DispatchService, MessageService
+from crm_notify.messages import delivery, wakeup
+from crm_notify.messages.service import DELIVER_TASK, Claim, DispatchService, MessageService, Outcome
 from crm_notify.providers.ratelimit import ProviderRateLimiter
 from crm_notify.providers.registry import adapter_for
 from crm_notify.providers.repository import ProviderRepository
@@ -26,7 +34,6 @@ from crm_notify.worker import celery, settings
 
 log = logging.getLogger(__name__)
 
-SWEEP_GRACE = dt.timedelta(seconds=20)
 POLLING_KINDS = ("hylafax", "http_fax")
 _limiter: ProviderRateLimiter | None = None
 
@@ -38,52 +45,80 @@ def _rate_limiter() -> ProviderRateLimiter:
     return _limiter
 
 
-def _schedule(message_id: str, when: dt.datetime | None) -> None:
-    if when is None:
-        return
-    delay = max(0.0, (when - utcnow()).total_seconds())
-    if delay <= settings.countdown_limit_seconds:
-        deliver_message.apply_async(args=[message_id], countdown=delay, queue=celery.conf.task_default_queue)
+async def _send_all(claims: list[Claim]) -> list[Outcome]:
+    gate = asyncio.Semaphore(settings.dispatch_concurrency)
+    limiter = _rate_limiter()
+
+    async def one(claim: Claim) -> Outcome:
+        async with gate:
+            return await delivery.attempt(
+                claim, limiter, settings.attachment_max_bytes, settings.http_timeout_seconds
+            )
+
+    return list(await asyncio.gather(*(one(c) for c in claims)))
 
 
-async def _deliver(message_id: uuid.UUID) -> str:
+async def dispatch(batch_size: int | None = None, max_seconds: float | None = None) -> dict[str, int]:
+    """Dispatch rounds until no full batch comes back; returns how many messages ended in which status."""
     sessions = task_sessions(settings.database_url)
-    async with transaction(sessions) as session:
-        claim = await DispatchService(session).claim(message_id, utcnow())
-    if isinstance(claim, tuple):
-        status, when = claim
-        if status == "later":
-            _schedule(str(message_id), when)
-        return status
-    outcome = await delivery.attempt(
-        claim, _rate_limiter(), settings.attachment_max_bytes, settings.http_timeout_seconds
-    )
-    async with transaction(sessions) as session:
-        status, when = await DispatchService(session).record(claim, outcome, utcnow())
-    _schedule(str(message_id), when)
-    return status
+    size = batch_size or settings.dispatch_batch_size
+    deadline = time.monotonic() + (max_seconds if max_seconds is not None else settings.dispatch_max_seconds)
+    counts: dict[str, int] = {}
+    later: list[dt.datetime] = []
+    while True:
+        wakeup.clear_pending()
+        async with transaction(sessions) as session:
+            batch = await DispatchService(session).claim_batch(utcnow(), size)
+        for status, n in batch.settled.items():
+            counts[status] = counts.get(status, 0) + n
+        later.extend(batch.later)
+        full = batch.locked >= size
+        if full:
+            wakeup.kick_sync()  # a backlog: let another worker process claim the next batch meanwhile
+        if batch.claims:
+            outcomes = await _send_all(batch.claims)
+            async with transaction(sessions) as session:
+                results = await DispatchService(session).record_batch(
+                    list(zip(batch.claims, outcomes, strict=True)), utcnow()
+                )
+            for status, when in results:
+                counts[status] = counts.get(status, 0) + 1
+                if when is not None:
+                    later.append(when)
+        if not full or time.monotonic() > deadline:
+            break
+    if later:
+        wakeup.schedule(min(later))
+    return counts
+
+
+@celery.task(name=wakeup.DISPATCH_TASK, acks_late=True)
+def dispatch_messages() -> dict[str, int]:
+    """One dispatcher run (see the module docstring); returns message counts per resulting status."""
+    return run_async(dispatch())
 
 
 @celery.task(name=DELIVER_TASK, acks_late=True)
-def deliver_message(message_id: str) -> str:
-    """One delivery attempt of one message; returns the status it left the message in."""
-    return run_async(_deliver(uuid.UUID(message_id)))
+def deliver_message(message_id: str) -> dict[str, int]:
+    """Compatibility: a per-message task from before the batch dispatcher; dispatches whatever is due."""
+    uuid.UUID(message_id)
+    return run_async(dispatch())
 
 
-async def _sweep() -> list[str]:
+async def _sweep() -> tuple[int, bool]:
     async with transaction(task_sessions(settings.database_url)) as session:
-        ids = await DispatchService(session).sweep(
-            utcnow(), SWEEP_GRACE, dt.timedelta(seconds=settings.sending_lease_seconds), 500
-        )
-    return [str(i) for i in ids]
+        service = DispatchService(session)
+        released = await service.release_stale(utcnow(), dt.timedelta(seconds=settings.sending_lease_seconds))
+        due = await service.has_due(utcnow())
+    return len(released), due
 
 
 @celery.task(name="notify.dispatch_due", acks_late=True)
-def dispatch_due() -> list[str]:
-    ids = run_async(_sweep())
-    for message_id in ids:
-        deliver_message.apply_async(args=[message_id], queue=celery.conf.task_default_queue)
-    return ids
+def dispatch_due() -> dict[str, int | bool]:
+    released, due = run_async(_sweep())
+    if due:
+        wakeup.kick_sync(force=True)  # regardless of the wake-up key: its task may have been lost
+    return {"released": released, "due": due}
 
 
 async def _poll(limit: int = 200) -> dict[str, int]:

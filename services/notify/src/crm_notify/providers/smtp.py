@@ -1,6 +1,8 @@
 """E-mail over SMTP with aiosmtplib: SMTPUTF8 for non-ASCII addresses, text + HTML alternatives,
-attachments, List-Unsubscribe for marketing. One connection per provider is kept open and reused by the
-worker process; any error drops it. 4xx replies and connection problems are transient, 5xx permanent."""
+attachments, List-Unsubscribe for marketing. Each worker process keeps a pool of up to ``pool_size``
+(default 4) open connections per provider, one message on a connection at a time, so that many messages
+of a dispatch batch are in flight at once; an error drops the connection it happened on. 4xx replies and
+connection problems are transient, 5xx permanent."""
 
 from __future__ import annotations
 
@@ -59,12 +61,11 @@ class SmtpAdapter:
         self.sender_name = str(config.get("from_name", ""))
         self.timeout = float(config.get("timeout", 10.0))
         self.reuse = bool(config.get("reuse_connection", True))
-        self._smtp: aiosmtplib.SMTP | None = None
-        self._lock = asyncio.Lock()
+        self.pool_size = max(1, int(config.get("pool_size", 4)))
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._gate: asyncio.Semaphore | None = None
 
-    async def _connection(self) -> aiosmtplib.SMTP:
-        if self._smtp is not None and self._smtp.is_connected:
-            return self._smtp
+    async def _connect(self) -> aiosmtplib.SMTP:
         smtp = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
@@ -75,11 +76,10 @@ class SmtpAdapter:
             password=self.password,
         )
         await smtp.connect()
-        self._smtp = smtp
         return smtp
 
-    async def _drop(self) -> None:
-        smtp, self._smtp = self._smtp, None
+    @staticmethod
+    def _drop(smtp: aiosmtplib.SMTP | None) -> None:
         if smtp is not None:
             try:
                 smtp.close()
@@ -89,9 +89,19 @@ class SmtpAdapter:
     async def send(self, message: Outbound) -> Accepted:
         msg = build_email(message, self.sender, self.sender_name)
         utf8 = not (_is_ascii(message.recipient) and _is_ascii(self.sender))
-        async with self._lock:
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(self.pool_size)
+        async with self._gate:
+            smtp: aiosmtplib.SMTP | None = None
+            while self._idle and smtp is None:
+                candidate = self._idle.pop()
+                if candidate.is_connected:
+                    smtp = candidate
+                else:
+                    self._drop(candidate)
             try:
-                smtp = await self._connection()
+                if smtp is None:
+                    smtp = await self._connect()
                 errors, response = await smtp.send_message(  # noqa: RUF059
                     msg,
                     sender=self.sender,
@@ -99,33 +109,38 @@ class SmtpAdapter:
                     mail_options=["SMTPUTF8"] if utf8 else None,
                 )
             except aiosmtplib.SMTPRecipientsRefused as exc:
-                await self._drop()
+                self._drop(smtp)
                 refused = exc.recipients[0] if exc.recipients else None
                 code = refused.code if refused is not None else 0
                 raise _classify(code, refused.message if refused is not None else str(exc)) from None
             except aiosmtplib.SMTPNotSupported as exc:
-                await self._drop()
+                self._drop(smtp)
                 raise PermanentError(
                     f"server does not support this message: {exc}", code="smtputf8"
                 ) from None
             except aiosmtplib.SMTPResponseException as exc:
-                await self._drop()
+                self._drop(smtp)
                 raise _classify(exc.code, exc.message) from None
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                await self._drop()
+                self._drop(smtp)
                 raise TransientError(f"{type(exc).__name__}: {exc}", code="connection") from None
-            finally:
-                if not self.reuse:
-                    await self._drop()
+            except BaseException:  # cancelled mid-conversation: the connection's state is unknown
+                self._drop(smtp)
+                raise
+            if self.reuse:
+                self._idle.append(smtp)
+            else:
+                self._drop(smtp)
         return Accepted((message.message_id,), 1, response)
 
     async def close(self) -> None:
-        smtp, self._smtp = self._smtp, None
-        if smtp is not None and smtp.is_connected:
-            try:
-                await smtp.quit()
-            except Exception:
-                smtp.close()
+        idle, self._idle = self._idle, []
+        for smtp in idle:
+            if smtp.is_connected:
+                try:
+                    await smtp.quit()
+                except Exception:
+                    smtp.close()
 
 
 def _classify(code: int, text: str) -> TransientError | PermanentError:

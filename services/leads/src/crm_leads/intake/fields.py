@@ -272,10 +272,23 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+def _depth(value: Any, limit: int) -> int:
+    if limit < 0:
+        return 1
+    if isinstance(value, dict):
+        return 1 + max((_depth(v, limit - 1) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v, limit - 1) for v in value), default=0)
+    return 0
+
+
 def flatten_json(body: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """A JSON body as (name, value) pairs; ``custom_fields`` objects become ``custom.<key>`` pairs."""
+    """A JSON body as (name, value) pairs; ``custom_fields`` objects become ``custom.<key>`` pairs.
+    Raises ValueError for values nested deeper than a list of phone objects."""
     pairs: list[tuple[str, Any]] = []
     for name, value in body.items():
+        if _depth(value, 3) > 2:
+            raise ValueError(f"{name}: values may be nested at most two levels deep")
         if norm_key(name) == "custom_fields" and isinstance(value, dict):
             pairs.extend((f"{CUSTOM_PREFIX}{k}", v) for k, v in value.items())
         else:

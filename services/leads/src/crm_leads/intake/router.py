@@ -157,7 +157,7 @@ def _submission_pairs(content_type: str, body: bytes) -> list[tuple[str, Any]]:
         if media_type == "multipart/form-data":
             parts = parse_multipart(content_type, body)
             return [(p.name, p.value.decode("utf-8", "replace")) for p in parts if p.filename is None]
-    except (ValueError, CsvProblem) as exc:
+    except (ValueError, CsvProblem, RecursionError) as exc:
         raise BadRequestBody(f"could not read the body: {exc}") from None
     raise UnsupportedMediaType(
         "send application/json, application/x-www-form-urlencoded or multipart/form-data"

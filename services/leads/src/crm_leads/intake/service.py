@@ -24,7 +24,7 @@ from crm_platform.errors import Conflict, ValidationFailed
 from crm_platform.ids import new_id
 from prometheus_client import Counter
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_leads.intake import fields as f
@@ -55,7 +55,6 @@ INTAKE = Counter(
     ["kind", "outcome"],
 )
 IMPORT_ROWS = Counter("crm_leads_import_rows_total", "CSV import rows by outcome", ["outcome"])
-TRANSIENT_DB_ERRORS = (OSError, OperationalError, InterfaceError, TimeoutError)
 
 
 # --- keys and origins ----------------------------------------------------------------------------------
@@ -491,40 +490,46 @@ class ImportService:
         return len(leads)
 
     async def _store(self, job: ImportJob, rows: list[_Row], errors: list[dict[str, Any]]) -> int:
-        """All valid rows in one savepoint; rows create_many still refuses are reported and the rest
-        retried; an unexpected error falls back to one savepoint per row so one bad row never sinks
-        the chunk (transient database errors propagate: the task retries and resumes)."""
+        """Import ``rows`` in one savepoint. Rows create_many still refuses are reported and the rest
+        retried; any other failure is bisected down to the row that causes it, which is reported, so one
+        bad row never sinks its chunk. Transient database errors propagate: the task retries and resumes.
+        """
         pending = rows
-        for _ in range(3):
-            if not pending:
-                return 0
+        while pending:
             try:
                 return await self._create(job, pending)
             except ValidationFailed as exc:
                 bad = _item_errors(exc, len(pending))
-                if not bad:
-                    break
+                if not bad:  # errors not tied to an item: find the row by bisection
+                    return await self._bisect(job, pending, errors, exc)
                 for i, errs in sorted(bad.items()):
                     errors.append({"row": pending[i].line, "errors": lead_errors(pending[i].mapped, errs)})
                 pending = [r for i, r in enumerate(pending) if i not in bad]
-            except TRANSIENT_DB_ERRORS:
-                raise
-            except DBAPIError as exc:
-                if exc.connection_invalidated:
+            except Exception as exc:
+                if is_transient(exc):
                     raise
-                log.warning("import %s: chunk insert failed (%s); importing row by row", job.id, exc)
-                break
-        imported = 0
-        for row in pending:
-            try:
-                imported += await self._create(job, [row])
-            except ValidationFailed as exc:
+                return await self._bisect(job, pending, errors, exc)
+        return 0
+
+    async def _bisect(
+        self, job: ImportJob, rows: list[_Row], errors: list[dict[str, Any]], exc: Exception
+    ) -> int:
+        if len(rows) == 1:
+            row = rows[0]
+            if isinstance(exc, ValidationFailed):
                 errors.append({"row": row.line, "errors": lead_errors(row.mapped, exc.field_errors)})
-            except TRANSIENT_DB_ERRORS:
-                raise
-            except DBAPIError as exc:
-                if exc.connection_invalidated:
-                    raise
-                log.warning("import %s: row %s failed: %s", job.id, row.line, exc)
-                errors.append({"row": row.line, "errors": {"row": "could not be stored (database error)"}})
-        return imported
+            else:
+                log.warning("import %s: row %s could not be stored: %r", job.id, row.line, exc)
+                reason = f"could not be stored ({type(exc).__name__}); the import went on without it"
+                errors.append({"row": row.line, "errors": {"row": reason}})
+            return 0
+        log.info("import %s: %d rows failed together (%s); splitting", job.id, len(rows), type(exc).__name__)
+        mid = len(rows) // 2
+        return await self._store(job, rows[:mid], errors) + await self._store(job, rows[mid:], errors)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying the whole task later: the database went away or is overloaded, not the data."""
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc, OperationalError)
+    return isinstance(exc, OSError | TimeoutError)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_leads.intake.csvfile import CsvProblem, parse
 from crm_leads.intake.repository import ImportJobRepository, import_run_lock
-from crm_leads.intake.service import TRANSIENT_DB_ERRORS, ImportService
+from crm_leads.intake.service import ImportService, is_transient
 from crm_leads.leads.service import LeadService
 from crm_leads.worker import celery, settings
 
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 500
 STUCK_AFTER = dt.timedelta(minutes=2)
+MAX_RETRIES = 20
 
 
 def _leads(session: AsyncSession) -> LeadService:
@@ -100,24 +101,18 @@ async def _stuck(older_than: dt.datetime) -> list[uuid.UUID]:
         return await ImportJobRepository(session).stuck_queued(older_than)
 
 
-@celery.task(
-    name="leads.run_import",
-    bind=True,
-    acks_late=True,
-    autoretry_for=TRANSIENT_DB_ERRORS,
-    retry_backoff=True,
-    retry_backoff_max=300,
-    max_retries=20,
-)
+@celery.task(name="leads.run_import", bind=True, acks_late=True, max_retries=MAX_RETRIES)
 def run_import(self: Any, job_id: str) -> dict[str, Any]:
-    """Import a CSV job's rows in chunks of CHUNK_ROWS, each atomic with its progress update."""
+    """Import a CSV job's rows in chunks of CHUNK_ROWS, each atomic with its progress update.
+    Transient database errors retry with backoff (resuming at the last committed chunk); anything else,
+    or running out of retries, marks the job failed with the reason."""
     try:
         return run_async(_run_import(uuid.UUID(job_id)))
-    except TRANSIENT_DB_ERRORS:
-        raise
     except Exception as exc:
+        if is_transient(exc) and self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=min(300, 2**self.request.retries)) from exc
         log.exception("import %s failed", job_id)
-        run_async(_fail(uuid.UUID(job_id), f"import stopped by an internal error ({type(exc).__name__})"))
+        run_async(_fail(uuid.UUID(job_id), f"import stopped: {type(exc).__name__}; rows before it are kept"))
         raise
 
 

@@ -255,3 +255,24 @@ async def test_nul_characters_are_a_client_error(crm, method, url, body):
     async with client:
         r = await client.request(method, url, json=body, headers=admin)
     assert r.status_code == 422, r.text
+
+
+async def test_rep_cap_beyond_the_column_is_a_client_error(crm):
+    """Found by the fuzzing (FUZZ_EXAMPLES=120): max_open_leads 2500170330812 passed validation, then
+    asyncpg refused it for the int4 column on the client side (no SQLSTATE) and the answer was 500."""
+    leads = await crm.start(definition)
+    admin = leads.auth("admin")
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=leads.app, raise_app_exceptions=False), base_url="http://testserver"
+    )
+    async with client:
+        for _ in range(2):  # create, then update the existing rep
+            r = await client.put(
+                "/api/v1/reps/cap-rep",
+                json={"active": False, "max_open_leads": 2500170330812.0},
+                headers=admin,
+            )
+            assert r.status_code == 422, r.text
+            assert [e["field"] for e in r.json()["errors"]] == ["max_open_leads"]
+            r = await client.put("/api/v1/reps/cap-rep", json={"max_open_leads": 1_000_000}, headers=admin)
+            assert r.status_code == 200, r.text

@@ -16,7 +16,7 @@ class RepIn(BaseModel):
     team: str = Field("", max_length=100)
     active: bool = True
     weight: int = Field(1, ge=0, le=1000)
-    max_open_leads: int | None = Field(None, ge=0)
+    max_open_leads: int | None = Field(None, ge=0, le=1_000_000, description="open leads cap; empty = no cap")
     timezone: str = Field("UTC", max_length=64)
     working_hours: dict[str, list[list[str]]] = Field(
         default_factory=dict, description='{"mon": [["09:00", "17:00"]], ...}; empty = always working'

@@ -559,6 +559,78 @@ def test_network_policies() -> None:
     assert same["policyTypes"] == ["Ingress"]
 
 
+def test_leads_reaches_deals_grpc_inside_the_release() -> None:
+    """Lead conversion calls deals over gRPC: every leads pod that may run it (app, worker, beat) gets
+    LEADS_DEALS_GRPC_TARGET = the deals Service's gRPC port, and deals' NetworkPolicy admits leads there."""
+    docs = render(values_file("all-features-values.yaml"))
+    deployments, services = by_kind(docs, "Deployment"), by_kind(docs, "Service")
+    grpc_port = {p["name"]: p["port"] for p in services["crm-deals"]["spec"]["ports"]}["grpc"]
+    target = f"crm-deals.{NAMESPACE}.svc:{grpc_port}"
+    callers = [deployments[name] for name in ("crm-leads", "crm-leads-worker", "crm-leads-beat")]
+    for dep in callers:
+        env = {e["name"]: e.get("value") for e in container(dep)["env"]}
+        assert env["LEADS_DEALS_GRPC_TARGET"] == target, dep["metadata"]["name"]
+    assert "LEADS_DEALS_GRPC_TARGET" not in env_names(by_kind(docs, "Job")["crm-leads-migrate"])
+    assert not any(n.endswith("_GRPC_TARGET") for n in env_names(deployments["crm-deals"]))
+
+    # deals admits leads pods (app and worker alike) on its gRPC port, which the target names
+    policy = by_kind(docs, "NetworkPolicy")["crm-deals"]["spec"]
+    admitting = [
+        rule
+        for rule in policy["ingress"]
+        if {"port": "grpc", "protocol": "TCP"} in rule["ports"]
+        and any(
+            p.get("podSelector", {}).get("matchLabels", {}).items()
+            <= dep["spec"]["template"]["metadata"]["labels"].items()
+            for p in rule["from"]
+            for dep in callers
+        )
+    ]
+    assert admitting
+    pod_port = {p["name"]: p["containerPort"] for p in container(deployments["crm-deals"])["ports"]}
+    assert (
+        services["crm-deals"]["spec"]["ports"][1]
+        == {
+            "name": "grpc",
+            "port": grpc_port,
+            "targetPort": "grpc",
+            "protocol": "TCP",
+            "appProtocol": "kubernetes.io/h2c",
+        }
+        and pod_port["grpc"] == 50051
+    )
+    # and leads may leave for it when egress is restricted (pods of the release are allowed)
+    leads_policy = by_kind(docs, "NetworkPolicy")["crm-leads"]["spec"]
+    release = {"app.kubernetes.io/name": "crm", "app.kubernetes.io/instance": RELEASE}
+    assert any(
+        p.get("podSelector", {}).get("matchLabels") == release
+        for r in leads_policy["egress"]
+        for p in r["to"]
+    )
+
+    # the target follows the release name, namespace and deals' gRPC port
+    docs = render({"fullnameOverride": "acme", "services": {"deals": {"grpcPort": 6000}}}, namespace="sales")
+    env = {e["name"]: e.get("value") for e in container(by_kind(docs, "Deployment")["acme-leads"])["env"]}
+    assert env["LEADS_DEALS_GRPC_TARGET"] == "acme-deals.sales.svc:6000"
+    assert {p["name"]: p["port"] for p in by_kind(docs, "Service")["acme-deals"]["spec"]["ports"]}[
+        "grpc"
+    ] == 6000
+
+    # an explicit value wins (once), e.g. a deals outside the release; extraEnv too
+    for override in (
+        {"env": {"LEADS_DEALS_GRPC_TARGET": "deals.other:443"}},
+        {"extraEnv": [{"name": "LEADS_DEALS_GRPC_TARGET", "value": "deals.other:443"}]},
+    ):
+        docs = render({"services": {"leads": override, "deals": {"enabled": False}}})
+        env = container(by_kind(docs, "Deployment")["crm-leads"])["env"]
+        assert [e["value"] for e in env if e["name"] == "LEADS_DEALS_GRPC_TARGET"] == ["deals.other:443"]
+    # without deals in the release and no override, the render says what to set
+    with pytest.raises(helm.HelmError, match=r"grpcPeers: deals is disabled; set services\.leads\.env"):
+        render({"services": {"deals": {"enabled": False}}})
+    with pytest.raises(helm.HelmError, match=r"grpcPeers: unknown service \"crm\""):
+        render({"services": {"leads": {"grpcPeers": ["deals", "crm"]}}})
+
+
 # ----------------------------------------------------------------------------------------------- dashboards
 
 

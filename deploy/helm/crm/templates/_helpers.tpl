@@ -183,6 +183,9 @@ Usage: include "crm.env" (dict "root" $ "svc" $svc "cfg" $cfg "role" "app")
     secretKeyRef:
       name: {{ $v.auth.existingSecret }}
       key: {{ $v.auth.serviceTokenKey }}
+{{- if ne .role "migrate" }}
+{{- include "crm.grpcPeerEnv" . }}
+{{- end }}
 {{- if eq .role "worker" }}
 - name: CRM_WORKER_CONCURRENCY
   value: {{ .cfg.worker.concurrency | quote }}
@@ -217,6 +220,37 @@ Usage: include "crm.env" (dict "root" $ "svc" $svc "cfg" $cfg "role" "app")
 {{- with .cfg.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/*
+<SVC>_<PEER>_GRPC_TARGET for each service in .cfg.grpcPeers: the peer's Service in this release and
+namespace on its gRPC port (e.g. LEADS_DEALS_GRPC_TARGET=crm-deals.crm.svc:50051). A variable of the
+same name in services.<svc>.env, services.<svc>.extraEnv or global.extraEnv replaces it (e.g. a deals
+outside the release). An unknown peer, or a disabled one without such an override, fails the render.
+Usage: include "crm.grpcPeerEnv" (dict "root" $ "svc" $svc "cfg" $cfg)
+*/}}
+{{- define "crm.grpcPeerEnv" -}}
+{{- $root := .root -}}
+{{- $svc := .svc -}}
+{{- $env := .cfg.env | default dict -}}
+{{- $given := list -}}
+{{- range concat ($root.Values.global.extraEnv | default list) (.cfg.extraEnv | default list) -}}
+{{- $given = append $given .name -}}
+{{- end -}}
+{{- range $peer := .cfg.grpcPeers | default list -}}
+{{- $name := printf "%s_%s_GRPC_TARGET" (upper $svc) (upper $peer | replace "-" "_") -}}
+{{- if not (or (hasKey $env $name) (has $name $given)) -}}
+{{- if not (hasKey $root.Values.services $peer) -}}
+{{- fail (printf "services.%s.grpcPeers: unknown service %q" $svc $peer) -}}
+{{- end -}}
+{{- $peerCfg := include "crm.serviceConfig" (dict "root" $root "svc" $peer) | fromYaml -}}
+{{- if not $peerCfg.enabled -}}
+{{- fail (printf "services.%s.grpcPeers: %s is disabled; set services.%s.env.%s to reach it elsewhere" $svc $peer $svc $name) -}}
+{{- end }}
+- name: {{ $name }}
+  value: {{ printf "%s.%s.svc:%v" (include "crm.componentName" (dict "root" $root "svc" $peer)) $root.Release.Namespace $peerCfg.grpcPort | quote }}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*

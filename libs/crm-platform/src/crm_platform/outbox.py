@@ -137,32 +137,47 @@ class OutboxRelay:
         self._wake.set()
 
     async def run_once(self) -> int:
-        """Publish one batch. Returns rows published; raises if a publish failed (rows stay)."""
-        published = 0
+        """Publish one batch with every PubAck in flight; returns rows published. Rows whose publish
+        failed stay unpublished (their error recorded) and the first error is raised after the commit."""
         async with transaction(self.sessions) as session:
             repo = OutboxRepository(session, self.tables)
             rows = await repo.claim_unpublished(self.batch_size)
             if not rows:
                 return 0
-            done: list[uuid.UUID] = []
+            pending: list[tuple[uuid.UUID, asyncio.Future[Any]]] = []
             error: BaseException | None = None
-            for row in rows:
+            for row in rows:  # sent in stream order on one connection; acks come back asynchronously
                 try:
-                    await self.js.publish(
-                        row.subject, row.payload, timeout=self.publish_timeout, headers=dict(row.headers)
+                    future = await self.js.publish_async(
+                        row.subject, row.payload, wait_stall=self.publish_timeout, headers=dict(row.headers)
                     )
-                except Exception as exc:  # NATS down, timeout, no stream: keep the row, retry later
+                except Exception as exc:  # NATS down: keep this and the following rows for the next round
                     error = exc
-                    await repo.record_failure(row.id, f"{type(exc).__name__}: {exc}")
                     break
-                done.append(row.id)
+                pending.append((row.id, future))
+            if pending:
+                _, late = await asyncio.wait([f for _, f in pending], timeout=self.publish_timeout)
+                for future in late:
+                    future.cancel()
+            done: list[uuid.UUID] = []
+            failed: dict[uuid.UUID, str] = {}
+            for row_id, future in pending:
+                if future.cancelled():
+                    failed[row_id] = "TimeoutError: no PubAck in time"
+                elif future.exception() is not None:
+                    failed[row_id] = f"{type(future.exception()).__name__}: {future.exception()}"
+                else:
+                    done.append(row_id)
+            for row_id, reason in failed.items():
+                await repo.record_failure(row_id, reason)
+            if failed and error is None:
+                error = RuntimeError(next(iter(failed.values())))
             if done:
                 await repo.mark_published(done, utcnow())
-                published = len(done)
-        obs.OUTBOX_PUBLISHED.labels(self.service).inc(published)
+        obs.OUTBOX_PUBLISHED.labels(self.service).inc(len(done))
         if error is not None:
             raise error
-        return published
+        return len(done)
 
     async def refresh_age_metric(self) -> None:
         async with self.sessions() as session:

@@ -31,7 +31,7 @@ class ServiceSettings(BaseSettings):
     service_token: str = DEV_SERVICE_TOKEN
     log_level: str = "INFO"
     otel_exporter: Literal["none", "console", "otlp"] = "none"
-    relay_batch_size: int = 100
+    relay_batch_size: int = 500
     relay_idle_seconds: float = 0.05
     consumer_max_deliver: int = 10
 

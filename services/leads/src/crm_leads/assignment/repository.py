@@ -56,14 +56,17 @@ class AssignmentRepository:
         return list((await self.session.scalars(stmt)).all())
 
     async def lock_pool(self, rule_id: uuid.UUID) -> PoolState:
-        """Create the state row if missing, then lock it until the transaction ends."""
-        await self.session.execute(
-            pg_insert(PoolState).values(rule_id=rule_id, counter=0, weights={}).on_conflict_do_nothing()
+        """Create the state row if missing and lock it until the transaction ends, in one statement."""
+        stmt = (
+            pg_insert(PoolState)
+            .values(rule_id=rule_id, counter=0, weights={})
+            .on_conflict_do_update(index_elements=[PoolState.rule_id], set_={"rule_id": rule_id})
+            .returning(PoolState)
         )
-        stmt = select(PoolState).where(PoolState.rule_id == rule_id).with_for_update()
-        state = (await self.session.scalars(stmt)).one()
-        await self.session.refresh(state)
-        return state
+        result = await self.session.execute(
+            select(PoolState).from_statement(stmt), execution_options={"populate_existing": True}
+        )
+        return result.scalars().one()
 
     async def open_loads(self, rep_ids: Sequence[str]) -> dict[str, int]:
         stmt = (

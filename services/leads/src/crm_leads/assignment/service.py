@@ -67,6 +67,7 @@ class AssignmentService:
         self._pools: dict[uuid.UUID, Any] = {}
         self._reps: dict[uuid.UUID, dict[str, Rep]] = {}
         self._loads: dict[uuid.UUID, dict[str, int]] = {}
+        self._counted: set[uuid.UUID] = set()
 
     # --- the engine ------------------------------------------------------------------------------
     async def assign_new(
@@ -100,7 +101,12 @@ class AssignmentService:
         if rule.id not in self._pools:  # locked until the transaction ends: concurrent intakes queue here
             self._pools[rule.id] = await self.repo.lock_pool(rule.id)
             self._reps[rule.id] = {r.id: r for r in await self.repo.reps(rule.rep_ids)}
-            self._loads[rule.id] = await self.repo.open_loads(rule.rep_ids)
+            needs_loads = rule.strategy == "least_loaded" or any(
+                r.max_open_leads is not None for r in self._reps[rule.id].values()
+            )  # counting open leads grows with the pool's backlog: only when a strategy or a cap needs it
+            self._loads[rule.id] = await self.repo.open_loads(rule.rep_ids) if needs_loads else {}
+            if needs_loads:
+                self._counted.add(rule.id)
         state, reps, loads = self._pools[rule.id], self._reps[rule.id], self._loads[rule.id]
         candidates: list[dict[str, Any]] = []
         available: set[str] = set()
@@ -111,9 +117,10 @@ class AssignmentService:
                 if rep is None
                 else logic.availability(rep_view(rep), now, loads.get(rep_id, 0))
             )
-            candidates.append(
-                {"rep_id": rep_id, "available": ok, "why": why, "open_leads": loads.get(rep_id, 0)}
-            )
+            candidate: dict[str, Any] = {"rep_id": rep_id, "available": ok, "why": why}
+            if rule.id in self._counted:
+                candidate["open_leads"] = loads.get(rep_id, 0)
+            candidates.append(candidate)
             if ok:
                 available.add(rep_id)
         picked: str | None

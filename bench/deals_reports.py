@@ -14,11 +14,16 @@ One run, one PostgreSQL database (created here, migrated with the deals migratio
    - win/loss and average time in stage (whole table);
    - the same reports filtered to one team (what a manager asks for), and with a period whose bounds fall
      inside months (the part of the rollups' month grain that needs the raw rows);
-3. print each median beside the baseline and the ratio; target: every report <= 5x the count(*).
+3. print each median beside the baseline and the ratio; target: every report <= 5x the count(*);
+4. the price of the rollups on writes: single-opportunity transactions as the service issues them (create
+   with its first history row, stage move with its history row, reassignment, which also moves the
+   opportunity's time-in-stage sums; and a "touch" that changes no reported column), timed with the
+   rollup triggers on and off (``ALTER TABLE ... DISABLE TRIGGER USER``) in alternating rounds; DB time
+   per transaction.
 
 Figures are ratios, never assertions: see bench/README.md.
 
-    uv run python bench/deals_reports.py [--rows 1000000] [--repeat 7]
+    uv run python bench/deals_reports.py [--rows 1000000] [--repeat 7] [--write-rounds 6]
 
 Servers: CRM_POSTGRES_URL (admin libpq URL), else an embedded PostgreSQL (crm_platform.embedded).
 """
@@ -86,6 +91,93 @@ JOIN stage AS t ON t.pipeline_id = o.pipeline_id AND t.position = k + 1
 """
 
 
+CREATE = """
+WITH o AS (
+    INSERT INTO opportunity (
+        id, name, pipeline_id, stage_id, amount, currency, probability, forecast_category, status,
+        expected_close_date, owner_id, team, stage_entered_at, furthest_position)
+    VALUES (gen_random_uuid(), 'bench', $1, $2, 1234.50, 'EUR', 10, 'pipeline', 'open',
+            DATE '2027-03-15', 'rep-7', 'team-2', now(), 1)
+    RETURNING id
+)
+INSERT INTO opportunity_stage_history (
+    id, opportunity_id, from_stage_id, to_stage_id, changed_by, changed_at, reason)
+SELECT gen_random_uuid(), o.id, NULL, $2, 'rep-7', now(), 'created' FROM o
+"""
+MOVE = """
+UPDATE opportunity SET stage_id = $2, probability = $3, forecast_category = $4, stage_entered_at = now(),
+       furthest_position = greatest(furthest_position, $5), updated_at = now()
+WHERE id = $1
+"""
+MOVE_HISTORY = """
+INSERT INTO opportunity_stage_history (
+    id, opportunity_id, from_stage_id, to_stage_id, changed_by, changed_at, seconds_in_from_stage, reason)
+VALUES (gen_random_uuid(), $1, $2, $3, 'rep-7', now(), 86400, '')
+"""
+REASSIGN = "UPDATE opportunity SET owner_id = $2, team = $3, updated_at = now() WHERE id = $1"
+TOUCH = "UPDATE opportunity SET next_step = 'call back', updated_at = now() WHERE id = $1"
+TRIGGERS = ("opportunity", "opportunity_stage_history")
+
+
+async def write_costs(
+    conn: asyncpg.Connection, rounds: int, batch: int = 150
+) -> dict[str, tuple[float, float]]:
+    """Median ms per transaction with the rollup triggers on and off, per kind of write."""
+    pipeline = await conn.fetchval("SELECT id FROM pipeline WHERE is_default")
+    stages = await conn.fetch(
+        "SELECT id, position, probability, forecast_category FROM stage "
+        "WHERE pipeline_id = $1 AND kind = 'open' ORDER BY position",
+        pipeline,
+    )
+    first, nxt = stages[0]["id"], {s["position"]: s for s in stages}
+    need = rounds * 2 * batch
+    movable = await conn.fetch(
+        "SELECT o.id, o.stage_id, s.position FROM opportunity o JOIN stage s ON s.id = o.stage_id "
+        "WHERE o.status = 'open' AND s.position < $1 LIMIT $2",
+        stages[-1]["position"],
+        need,
+    )
+    owners = await conn.fetch(
+        "SELECT id, owner_id FROM opportunity WHERE status = 'open' OFFSET $1 LIMIT $2", need, need
+    )
+    samples: dict[str, dict[bool, list[float]]] = {
+        k: {True: [], False: []} for k in ("create", "stage move", "reassign", "touch (next step)")
+    }
+
+    async def one_batch(kind: str, rows: list[Any]) -> float:
+        start = time.perf_counter()
+        for row in rows:
+            async with conn.transaction():
+                if kind == "create":
+                    await conn.execute(CREATE, pipeline, first)
+                elif kind == "stage move":
+                    to = nxt[row["position"] + 1]
+                    await conn.execute(
+                        MOVE, row["id"], to["id"], to["probability"], to["forecast_category"], to["position"]
+                    )
+                    await conn.execute(MOVE_HISTORY, row["id"], row["stage_id"], to["id"])
+                elif kind == "reassign":
+                    await conn.execute(REASSIGN, row["id"], "rep-moved", "team-9")
+                else:
+                    await conn.execute(TOUCH, row["id"])
+        return (time.perf_counter() - start) * 1000 / len(rows)
+
+    used = 0
+    for round_ in range(rounds):
+        for on in (True, False) if round_ % 2 == 0 else (False, True):
+            for table in TRIGGERS:
+                await conn.execute(f"ALTER TABLE {table} {'ENABLE' if on else 'DISABLE'} TRIGGER USER")
+            chunk = slice(used, used + batch)
+            samples["create"][on].append(await one_batch("create", list(range(batch))))
+            samples["stage move"][on].append(await one_batch("stage move", movable[chunk]))
+            samples["reassign"][on].append(await one_batch("reassign", owners[chunk]))
+            samples["touch (next step)"][on].append(await one_batch("touch", owners[chunk]))
+            used += batch
+    for table in TRIGGERS:
+        await conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+    return {k: (statistics.median(v[True]), statistics.median(v[False])) for k, v in samples.items()}
+
+
 def with_database(url: str, database: str, driver: str | None = None) -> str:
     parts = urlsplit(url)
     scheme = f"postgresql+{driver}" if driver else "postgresql"
@@ -122,7 +214,7 @@ async def timed_rounds(
     return {label: statistics.median(values) for label, values in samples.items()}
 
 
-async def main(rows: int, repeat: int) -> int:
+async def main(rows: int, repeat: int, write_rounds: int) -> int:
     with postgres_server() as admin_url:
         name = f"crm_bench_deals_{uuid.uuid4().hex[:8]}"
         admin = await asyncpg.connect(with_database(admin_url, "postgres"))
@@ -184,6 +276,13 @@ async def main(rows: int, repeat: int) -> int:
                     results = await timed_rounds(cases, repeat)
             finally:
                 await engine.dispose()
+            writes: dict[str, tuple[float, float]] = {}
+            if write_rounds:
+                conn = await asyncpg.connect(with_database(admin_url, name))
+                try:
+                    writes = await write_costs(conn, write_rounds)
+                finally:
+                    await conn.close()
         finally:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.close()
@@ -202,6 +301,13 @@ async def main(rows: int, repeat: int) -> int:
         f"\nworst report: {worst:.2f}x the count(*) "
         f"({'within' if worst <= TARGET else 'over'} the {TARGET:.0f}x target)"
     )
+    if writes:
+        print(
+            f"\nwrites: DB time per transaction, median of {write_rounds} rounds, rollup triggers on vs off"
+        )
+        print(f"{'transaction':36} {'on ms':>10} {'off ms':>10} {'on/off':>8}")
+        for label, (on, off) in writes.items():
+            print(f"{label:36} {on:10.2f} {off:10.2f} {on / off:7.2f}x")
     return 0
 
 
@@ -209,5 +315,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--write-rounds", type=int, default=6, help="0: skip the write-cost section")
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(main(args.rows, args.repeat)))
+    raise SystemExit(asyncio.run(main(args.rows, args.repeat, args.write_rounds)))

@@ -166,6 +166,24 @@ def _function(name: str, body: str, returns: str = "NULL") -> str:
 
 
 OPPORTUNITY_SPECS = (FORECAST, FUNNEL, WIN_LOSS)
+# every opportunity column a rollup key or sum depends on (generated columns included)
+REPORTED_COLUMNS = [
+    "pipeline_id",
+    "stage_id",
+    "owner_id",
+    "team",
+    "currency",
+    "furthest_position",
+    "created_at",
+    "closed_at",
+    "close_month",
+    "forecast_code",
+    "amount_cents",
+    "weighted_e4",
+    "status",
+    "source",
+    "lost_reason",
+]
 DURATION_TABLE = "opportunity_stage_duration_rollup"
 DAILY_TABLE = "opportunity_stage_duration_daily"
 ROLLUPS = [FORECAST[0], FUNNEL[0], WIN_LOSS[0], DURATION_TABLE, DAILY_TABLE]
@@ -174,7 +192,19 @@ ROLLUPS = [FORECAST[0], FUNNEL[0], WIN_LOSS[0], DURATION_TABLE, DAILY_TABLE]
 def _functions() -> list[str]:
     on_insert = "".join(_opportunity_upsert(s, {"new_rows": 1}) for s in OPPORTUNITY_SPECS)
     on_delete = "".join(_opportunity_upsert(s, {"old_rows": -1}) for s in OPPORTUNITY_SPECS)
-    on_update = "".join(_opportunity_upsert(s, {"new_rows": 1, "old_rows": -1}) for s in OPPORTUNITY_SPECS)
+    # most updates (a renamed deal, a next step, the stalled alert) change no reported column: stop early
+    old_columns = ", ".join(f"o.{c}" for c in REPORTED_COLUMNS)
+    new_columns = ", ".join(f"n.{c}" for c in REPORTED_COLUMNS)
+    on_update = f"""
+    IF NOT EXISTS (
+        SELECT 1 FROM new_rows AS n LEFT JOIN old_rows AS o ON o.id = n.id
+        WHERE o.id IS NULL
+           OR ({old_columns}) IS DISTINCT FROM ({new_columns})
+    ) THEN
+        RETURN NULL;
+    END IF;
+    """
+    on_update += "".join(_opportunity_upsert(s, {"new_rows": 1, "old_rows": -1}) for s in OPPORTUNITY_SPECS)
     on_update += _durations_upsert(
         f"{_moved_history('old_rows', -1)} UNION ALL {_moved_history('new_rows', 1)}",
     )

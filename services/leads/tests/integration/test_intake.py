@@ -470,13 +470,17 @@ def build_csv(rows: int, bad_every: int) -> tuple[str, dict[int, str]]:
 
 @pytest.fixture
 async def purged_broker():
-    """The leads queue on the shared Redis, empty before and after: a big import enqueues one score
-    task per lead, and neither this test nor the next should wait behind another test's leftovers."""
+    """The worker's queue on Redis, empty before and after: a big import enqueues score tasks, and
+    neither this test nor the next should wait behind another test's leftovers."""
     import crm_leads.worker as worker
 
-    await asyncio.to_thread(worker.celery.control.purge)
+    def purge() -> None:
+        with worker.celery.connection_for_write() as conn:
+            conn.default_channel.queue_purge(worker.celery.conf.task_default_queue)
+
+    await asyncio.to_thread(purge)
     yield
-    await asyncio.to_thread(worker.celery.control.purge)
+    await asyncio.to_thread(purge)
 
 
 @pytest.mark.timeout(900)  # ~2 min alone on 2 cores; the bound is for a loaded machine

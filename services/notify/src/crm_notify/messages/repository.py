@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, tuple_, update
+from crm_platform.db import utcnow
+from sqlalchemy import Table, and_, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,10 @@ from crm_notify.messages.models import (
     Message,
     MessageStatusChange,
 )
+
+# the tables, not the mapped classes: plain INSERTs without the ORM's bulk machinery on hot paths
+STATUS_TABLE = cast(Table, MessageStatusChange.__table__)
+ATTEMPT_TABLE = cast(Table, DeliveryAttempt.__table__)
 
 
 class MessageRepository:
@@ -105,15 +110,14 @@ class MessageRepository:
             "provider": provider,
             "code": code[:40],
         }
-        if at is not None:
-            values["at"] = at
-        await self.session.execute(insert(MessageStatusChange).values(**values))
+        values["at"] = at if at is not None else utcnow()
+        await self.session.execute(insert(STATUS_TABLE).values(**values))
 
     async def add_statuses(self, rows: Sequence[dict[str, Any]]) -> None:
         """Many status changes in one statement; rows: message_id, status, detail, provider, code, at."""
         if rows:
             await self.session.execute(
-                insert(MessageStatusChange),
+                insert(STATUS_TABLE),
                 [
                     {**r, "id": uuid.uuid4(), "detail": r["detail"][:4000], "code": r["code"][:40]}
                     for r in rows
@@ -122,7 +126,7 @@ class MessageRepository:
 
     async def add_attempts(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            await self.session.execute(insert(DeliveryAttempt), [{**r, "id": uuid.uuid4()} for r in rows])
+            await self.session.execute(insert(ATTEMPT_TABLE), [{**r, "id": uuid.uuid4()} for r in rows])
 
     async def add_attempt(self, values: dict[str, Any]) -> None:
         await self.session.execute(insert(DeliveryAttempt).values(id=uuid.uuid4(), **values))

@@ -1,0 +1,76 @@
+"""The batch dispatcher under concurrency: dispatchers running at once (as in several worker replicas)
+claim disjoint batches with FOR UPDATE SKIP LOCKED, so no message is sent twice and none is left behind."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from crm_notify import worker
+from crm_notify.app import definition
+from crm_notify.messages import tasks
+from sqlalchemy import text
+
+from .test_delivery import add_provider, send
+
+
+async def test_concurrent_dispatchers_never_send_a_message_twice(crm, smtp, monkeypatch):
+    notify = await crm.start(definition)  # no Celery worker: the dispatchers below are the only ones
+    monkeypatch.setattr(worker.settings, "database_url", notify.database_url)
+    await add_provider(notify, smtp.provider(pool_size=2))
+    ids = [
+        (
+            await send(
+                notify,
+                {
+                    "recipient": f"user{i}@example.com",
+                    "channel": "email",
+                    "subject": f"m{i}",
+                    "body_text": "x",
+                },
+            )
+        )["id"]
+        for i in range(40)
+    ]
+    results: list[dict[str, int]] = await asyncio.gather(
+        *(tasks.dispatch(batch_size=4, max_seconds=60) for _ in range(4))
+    )
+    assert sum(r.get("sent", 0) for r in results) == 40
+    assert sum(1 for r in results if r.get("sent")) >= 2  # the work was really shared
+
+    subjects = Counter(r.message["Subject"] for r in smtp.handler.received)
+    assert len(subjects) == 40 and set(subjects.values()) == {1}
+    async with notify.runtime.sessions() as s:
+        rows: Any = (
+            await s.execute(
+                text(
+                    "SELECT m.status, (SELECT count(*) FROM delivery_attempt a WHERE a.message_id = m.id),"
+                    " (SELECT count(*) FROM message_status_change c WHERE c.message_id = m.id)"
+                    " FROM message m"
+                )
+            )
+        ).all()
+        sent_events = await s.scalar(
+            text("SELECT count(*) FROM outbox_event WHERE subject = 'crm.notify.message.sent'")
+        )
+    assert len(rows) == len(ids) and {tuple(r) for r in rows} == {("sent", 1, 2)}
+    assert sent_events == 40
+
+
+async def test_a_claimed_message_is_skipped_not_waited_for(crm, smtp, monkeypatch):
+    """While one transaction holds a message's row lock, another dispatcher claims the rest at once."""
+    notify = await crm.start(definition)
+    monkeypatch.setattr(worker.settings, "database_url", notify.database_url)
+    await add_provider(notify, smtp.provider())
+    first = await send(
+        notify, {"recipient": "a@example.com", "channel": "email", "subject": "a", "body_text": "x"}
+    )
+    await send(notify, {"recipient": "b@example.com", "channel": "email", "subject": "b", "body_text": "x"})
+    async with notify.runtime.sessions() as holder, holder.begin():
+        await holder.execute(text("SELECT 1 FROM message WHERE id = :id FOR UPDATE"), {"id": first["id"]})
+        counts = await asyncio.wait_for(tasks.dispatch(batch_size=10), timeout=20)
+        assert counts == {"sent": 1}
+    assert [r.recipients for r in smtp.handler.received] == [["b@example.com"]]
+    assert await tasks.dispatch(batch_size=10) == {"sent": 1}
+    assert sorted(r.recipients[0] for r in smtp.handler.received) == ["a@example.com", "b@example.com"]

@@ -72,6 +72,11 @@ def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _route(request: Request) -> str:
+    """The matched route template (never the raw path: public intake paths carry API keys)."""
+    return str(getattr(request.scope.get("route"), "path", "unmatched"))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -114,12 +119,12 @@ def install_error_handlers(app: FastAPI) -> None:
         invalid = client_data_error(exc)
         if invalid is not None:  # e.g. U+0000 in text: the client's data, not a server fault
             return await _domain(request, invalid)
-        log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
+        log.error("database error on %s %s", request.method, _route(request), exc_info=exc)
         return problem(500, "Internal error", "the request could not be completed", type_slug="internal")
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception("unhandled error on %s %s", request.method, _route(request))
         return problem(500, "Internal error", "the request could not be completed", type_slug="internal")
 
 
@@ -129,10 +134,13 @@ def install_metrics(app: FastAPI, service: str) -> None:
         start = time.perf_counter()
         status = 500
         try:
+            # the span is renamed to the route template once routing is known: paths may carry secrets
             with obs.span_from_headers(
-                f"{request.method} {request.url.path}", dict(request.headers), kind=SpanKind.SERVER
-            ):
+                f"{request.method} request", dict(request.headers), kind=SpanKind.SERVER
+            ) as span:
                 response = await call_next(request)
+                route = request.scope.get("route")
+                span.update_name(f"{request.method} {getattr(route, 'path', 'unmatched')}")
             status = response.status_code
             return response
         finally:

@@ -166,8 +166,9 @@ class LeadRepository:
             for other, on in found.items()
             if other != lead_id
         ]
-        if rows:
-            await self.session.execute(pg_insert(LeadDuplicate).values(rows).on_conflict_do_nothing())
+        for start in range(0, len(rows), 2000):  # 4 parameters a row: well below asyncpg's 32,767
+            chunk = rows[start : start + 2000]
+            await self.session.execute(pg_insert(LeadDuplicate).values(chunk).on_conflict_do_nothing())
 
     async def link_duplicates(self, lead_id: uuid.UUID, matches: dict[uuid.UUID, set[str]]) -> None:
         if not matches:

@@ -680,7 +680,12 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
             import redis.asyncio as aioredis
 
             r = aioredis.from_url(redis_url)
-            await r.delete("leads", "_kombu.binding.leads", "_kombu.binding.leads.pidbox")
+            await r.delete(
+                "leads",
+                "_kombu.binding.leads",
+                "_kombu.binding_permanent.leads",
+                "_kombu.binding.leads.pidbox",
+            )
             await r.aclose()
     report(results, args, servers, time.perf_counter() - t_start)
     if any(r.window.errors for r in results):

@@ -88,5 +88,8 @@ def client_data_error(exc: BaseException) -> ValidationFailed | None:
         state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
         if isinstance(state, str) and state in _CLIENT_DATA_STATES:
             return ValidationFailed({"body": _CLIENT_DATA_STATES[state]})
+        if type(current).__name__ == "DataError" and type(current).__module__.startswith("asyncpg"):
+            # refused by the driver before PostgreSQL saw it (e.g. an integer beyond int4)
+            return ValidationFailed({"body": "a value does not fit its field"})
         current = getattr(current, "orig", None) or current.__cause__
     return None

@@ -11,7 +11,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from google.protobuf.message import Message
@@ -116,6 +116,7 @@ class OutboxRelay:
         idle_seconds: float = 0.05,
         max_backoff: float = 5.0,
         publish_timeout: float = 2.0,
+        on_missing_stream: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.service = service
         self.sessions = sessions
@@ -125,6 +126,7 @@ class OutboxRelay:
         self.idle_seconds = idle_seconds
         self.max_backoff = max_backoff
         self.publish_timeout = publish_timeout
+        self.on_missing_stream = on_missing_stream
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -196,6 +198,11 @@ class OutboxRelay:
                 raise
             except Exception as exc:
                 log.warning("outbox relay: publish failed, retrying in %.1fs: %s", backoff, exc)
+                if self.on_missing_stream is not None and "NoStreamResponse" in repr(exc):
+                    try:
+                        await self.on_missing_stream()
+                    except Exception as again:
+                        log.warning("outbox relay: could not restore the stream: %s", again)
                 n = 0
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)

@@ -94,7 +94,7 @@ class Runtime:
         if grpc and self.definition.grpc:
             regs = [factory(self) for factory in self.definition.grpc]
             self._grpc_server, self._health, self.grpc_port = platform_grpc.build_server(
-                self.name, self.verifier, regs, self.settings.grpc_port
+                self.name, self.verifier, regs, self.settings.grpc_port, self.settings.grpc_host
             )
             await self._grpc_server.start()
             await platform_grpc.set_serving(self._health, [r[2] for r in regs], False)
@@ -109,6 +109,11 @@ class Runtime:
         self.js = self.nc.jetstream()
         if self.definition.produces_events:
             await ensure_stream(self.js, self.name)
+        js = self.js
+
+        async def restore_stream() -> None:  # someone deleted it: the relay puts it back and goes on
+            await ensure_stream(js, self.name)
+
         self.relay = OutboxRelay(
             self.name,
             self.sessions,
@@ -116,6 +121,7 @@ class Runtime:
             self.js,
             batch_size=self.settings.relay_batch_size,
             idle_seconds=self.settings.relay_idle_seconds,
+            on_missing_stream=restore_stream if self.definition.produces_events else None,
         )
         self.consumers = [
             Consumer(self.name, sub, self.sessions, self.tables, self.js)

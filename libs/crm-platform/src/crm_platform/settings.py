@@ -25,6 +25,7 @@ class ServiceSettings(BaseSettings):
     http_host: str = "0.0.0.0"
     http_port: int = 8080
     grpc_port: int = 50051
+    grpc_host: str = "0.0.0.0"
     jwt_secret: str = DEV_JWT_SECRET
     jwt_jwks_url: str = ""
     jwt_audience: str = ""

@@ -255,9 +255,15 @@ class Service:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
         return ""
 
+    def signal_tree(self, sig: signal.Signals) -> None:
+        for pid in tree(self.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
+        self.signal_tree(signal.SIGCONT)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGTERM)
         try:
@@ -426,7 +432,7 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
         "NOTIFY_REDIS_URL": redis_url,
         "NOTIFY_HTTP_PORT": str(http_port),
         "NOTIFY_GRPC_PORT": str(grpc_port),
-        "NOTIFY_LOG_LEVEL": "WARNING",
+        "NOTIFY_LOG_LEVEL": args.log_level,
         "CRM_BEAT_SCHEDULE": str(workdir / "beat-schedule"),
         "PYTHONUNBUFFERED": "1",
     }
@@ -537,6 +543,36 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
             "SELECT count(*) FROM (SELECT message_id FROM delivery_attempt GROUP BY 1 HAVING count(*) > 1) x"
         )
 
+        # 1b. dispatch capacity: the burst is queued while the workers are stopped (SIGSTOP), then
+        #     drained: SMTP accepts / (last accept - SIGCONT). The request path is out of this figure.
+        for w in workers:
+            w.signal_tree(signal.SIGSTOP)
+        try:
+            await smtp.reset(args.messages)
+            sem = asyncio.Semaphore(args.in_flight)
+
+            async def queued(i: int) -> None:
+                async with sem:
+                    await stub.SendNotification(
+                        notify_pb2.SendNotificationRequest(
+                            recipient=f"d{i}@example.com",
+                            channel=notify_pb2.CHANNEL_EMAIL,
+                            subject=f"drain {i}",
+                            body_text=BODY,
+                            idempotency_key=f"drain-{i}",
+                        ),
+                        metadata=md,
+                    )
+
+            await asyncio.gather(*(queued(i) for i in range(args.messages)))
+            await asyncio.sleep(1.0)  # the app's relay and consumers settle
+        finally:
+            resumed = time.monotonic()
+            for w in workers:
+                w.signal_tree(signal.SIGCONT)
+        drained = await smtp.wait(args.timeout)
+        drain = len(drained) / (max(drained.values()) - resumed) if drained else 0.0
+
         # 2. latency: lead.assigned at a steady pace -> SMTP accept of the rule's e-mail
         nc = await nats.connect(servers.nats)
         js = nc.jetstream()
@@ -569,6 +605,10 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
         )
         print(f"  {meter.line(delivered)}; messages with >1 attempt: {dup}")
         print(
+            f"queued backlog -> SMTP accept (drain)          : {drain:8.1f} msg/s ({len(drained)} messages "
+            f"queued while the workers were stopped)   ratio {drain / raw:.0%} of the better raw"
+        )
+        print(
             f"lead.assigned -> SMTP accept latency           : p50 {statistics.median(latencies):.1f} ms, "
             f"p99 {pct(latencies, 0.99):.1f} ms ({len(latencies)} of {args.events} events at "
             f"{args.event_rate}/s)"
@@ -588,7 +628,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--raw-messages", type=int, default=1000)
-    parser.add_argument("--raw-connections", type=int, default=4)
+    parser.add_argument(
+        "--raw-connections",
+        type=int,
+        default=0,
+        help="connections of the concurrent raw baseline (default: SMTP pool size 4 x worker processes)",
+    )
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--in-flight", type=int, default=16)
     parser.add_argument("--events", type=int, default=100)
@@ -600,8 +645,10 @@ def main() -> None:
     parser.add_argument("--shared-nats", action="store_true")
     parser.add_argument("--profile", help="directory for py-spy raw stacks of app and workers")
     parser.add_argument("--spy-seconds", type=float, default=10.0)
+    parser.add_argument("--log-level", default="WARNING", help="of the notify processes")
     parser.add_argument("--logs", help="directory for the service logs (default: a temporary one)")
     args = parser.parse_args()
+    args.raw_connections = args.raw_connections or 4 * args.workers * args.concurrency
     with tempfile.TemporaryDirectory(prefix="notify-bench-") as tmp:
         servers = resolve_servers(Path(tmp), args.shared_nats)
         with servers.stack:

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_notify.addresses import guess_channel, normalise
 from crm_notify.consent.service import ConsentService, Decision, unsubscribe_token
 from crm_notify.db import tables
+from crm_notify.directory.exceptions import LeadNotProjectedYet
 from crm_notify.directory.service import DirectoryService, Recipient
 from crm_notify.messages import events, wakeup
 from crm_notify.messages.exceptions import IdempotencyKeyReused, InvalidWebhookToken, MessageNotFound
@@ -180,12 +181,17 @@ class MessageService:
         )
         digest = request_hash(data)
         strict = rule is None  # a rule's key is (rule, event): the event is the identity, not the payload
-        if key is not None:
-            existing = await self.repo.by_key(key)
-            if existing is not None:
-                return (self._same_request(existing, digest) if strict else existing), True
-        to = await self._recipient(data, wait_for_lead)
-        content, headers = await self._content(data, to)
+        # A known key is found by the insert below (ON CONFLICT DO NOTHING), which saves the common, new
+        # request a lookup; a repeat whose recipient or template no longer resolves still gets its
+        # first message, not the error.
+        try:
+            to = await self._recipient(data, wait_for_lead)
+            content, headers = await self._content(data, to)
+        except (DomainError, LeadNotProjectedYet):
+            existing = await self.repo.by_key(key) if key is not None else None
+            if existing is None:
+                raise
+            return (self._same_request(existing, digest) if strict else existing), True
         now = utcnow()
         values = {
             "id": new_id(),

@@ -92,13 +92,13 @@ async def dispatch(batch_size: int | None = None, max_seconds: float | None = No
     return counts
 
 
-@celery.task(name=wakeup.DISPATCH_TASK, acks_late=True)
+@celery.task(name=wakeup.DISPATCH_TASK, acks_late=True, ignore_result=True)
 def dispatch_messages() -> dict[str, int]:
     """One dispatcher run (see the module docstring); returns message counts per resulting status."""
     return run_async(dispatch())
 
 
-@celery.task(name=DELIVER_TASK, acks_late=True)
+@celery.task(name=DELIVER_TASK, acks_late=True, ignore_result=True)
 def deliver_message(message_id: str) -> dict[str, int]:
     """Compatibility: a per-message task from before the batch dispatcher; dispatches whatever is due."""
     uuid.UUID(message_id)

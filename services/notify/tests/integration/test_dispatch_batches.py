@@ -74,3 +74,28 @@ async def test_a_claimed_message_is_skipped_not_waited_for(crm, smtp, monkeypatc
     assert [r.recipients for r in smtp.handler.received] == [["b@example.com"]]
     assert await tasks.dispatch(batch_size=10) == {"sent": 1}
     assert sorted(r.recipients[0] for r in smtp.handler.received) == ["a@example.com", "b@example.com"]
+
+
+async def test_a_repeated_request_gets_its_first_message_even_when_the_recipient_is_gone(crm, smtp):
+    notify = await crm.start(definition)
+    admin = notify.auth("admin")
+    r = await notify.http.put(
+        "/api/v1/directory/users/rep-gone",
+        headers=admin,
+        json={"display_name": "G", "email": "g@example.com"},
+    )
+    assert r.status_code == 200
+    body = {
+        "record": {"service": "notify", "record_type": "user", "id": "rep-gone"},
+        "channel": "email",
+        "subject": "S",
+        "body_text": "x",
+        "idempotency_key": "k-gone",
+    }
+    first = await send(notify, body)
+    assert (await notify.http.delete("/api/v1/directory/users/rep-gone", headers=admin)).status_code == 204
+    r = await notify.http.post("/api/v1/notifications", json=body, headers=admin)
+    assert r.status_code in (200, 202) and r.json()["id"] == first["id"], r.text
+    body["idempotency_key"] = "k-new"
+    r = await notify.http.post("/api/v1/notifications", json=body, headers=admin)
+    assert r.status_code == 422, r.text  # a new request for a recipient who is gone

@@ -100,7 +100,7 @@ def smtp_server_main(port: int, control: Connection) -> None:
                 control.send(("accepted", dict(accepted)))
         elif cmd[0] == "count":
             with lock:
-                control.send(("count", state["count"]))
+                control.send(("count", state["count"], len(accepted)))
         else:
             controller.stop()
             control.send(("stopped",))
@@ -131,8 +131,10 @@ class SmtpServer:
     async def wait(self, timeout: float) -> dict[str, float]:
         return (await self._call("wait", timeout))[1]  # type: ignore[no-any-return]
 
-    async def count(self) -> int:
-        return (await self._call("count"))[1]  # type: ignore[no-any-return]
+    async def duplicates(self) -> int:
+        """DATA commands accepted beyond one per distinct Subject since the last reset."""
+        _, count, distinct = await self._call("count")
+        return int(count) - int(distinct)
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):
@@ -533,6 +535,7 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
         with py_spy(pids, Path(args.profile) if args.profile else None, args.spy_seconds):
             async with meter:
                 start, requested, accepted = await send_burst(args.messages, "bench")
+        smtp_dups = await smtp.duplicates()
         delivered = len(accepted)
         if delivered < args.messages:
             rows = await conn.fetch("SELECT status, count(*) AS n FROM message GROUP BY 1")
@@ -571,6 +574,7 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
             for w in workers:
                 w.signal_tree(signal.SIGCONT)
         drained = await smtp.wait(args.timeout)
+        smtp_dups += await smtp.duplicates()
         drain = len(drained) / (max(drained.values()) - resumed) if drained else 0.0
 
         # 2. latency: lead.assigned at a steady pace -> SMTP accept of the rule's e-mail
@@ -603,7 +607,7 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
             f"requests took {requested:.2f}s, {args.messages / requested:.0f} req/s)   "
             f"ratio {dispatch / raw:.0%} of the better raw"
         )
-        print(f"  {meter.line(delivered)}; messages with >1 attempt: {dup}")
+        print(f"  {meter.line(delivered)}; messages with >1 attempt: {dup}; duplicate e-mails: {smtp_dups}")
         print(
             f"queued backlog -> SMTP accept (drain)          : {drain:8.1f} msg/s ({len(drained)} messages "
             f"queued while the workers were stopped)   ratio {drain / raw:.0%} of the better raw"

@@ -204,9 +204,25 @@ async def test_rollups_follow_every_kind_of_write(crm):
 
         # the daily job prunes rows that fell to zero; the figures stay
         zero = await conn.fetchval("SELECT count(*) FROM opportunity_forecast_rollup WHERE count = 0")
-        assert zero > 0
+        assert zero > 1
+        # a zero row a writer holds is skipped, not waited for
+        holder = await asyncpg.connect(plain_url(deals))
+        try:
+            async with holder.transaction():
+                held = await holder.fetchval(
+                    "SELECT ctid::text FROM opportunity_forecast_rollup WHERE count = 0 LIMIT 1 FOR UPDATE"
+                )
+                async with deals.runtime.unit_of_work() as session:
+                    pruned = await asyncio.wait_for(ReportRepository(session).prune_rollups(), timeout=10)
+                assert pruned > 0
+                remaining = await conn.fetch(
+                    "SELECT ctid::text FROM opportunity_forecast_rollup WHERE count = 0"
+                )
+                assert [r[0] for r in remaining] == [held]
+        finally:
+            await holder.close()
         async with deals.runtime.unit_of_work() as session:
-            assert await ReportRepository(session).prune_rollups() > 0
+            assert await ReportRepository(session).prune_rollups() == 1
         assert await conn.fetchval("SELECT count(*) FROM opportunity_forecast_rollup WHERE count = 0") == 0
         await assert_exact(conn)
 

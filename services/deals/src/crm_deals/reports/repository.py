@@ -233,11 +233,16 @@ class ReportRepository:
 
     async def prune_rollups(self) -> int:
         """Delete rollup rows whose count fell to zero (all their opportunities moved elsewhere). Safe
-        beside writers: a row a concurrent transaction brings back above zero is re-checked and kept, and
-        a writer whose row was just deleted inserts it again."""
+        beside writers: rows a writer holds are skipped (never waited for, so no lock-order deadlock), a
+        row brought back above zero is re-checked and kept, and a writer whose row was just deleted
+        inserts it again."""
         pruned = 0
         for table, count in ROLLUPS.items():
-            result = await self.session.execute(text(f"DELETE FROM {table} WHERE {count} = 0"))
+            stmt = (
+                f"DELETE FROM {table} WHERE ctid = ANY(ARRAY("
+                f"SELECT ctid FROM {table} WHERE {count} = 0 FOR UPDATE SKIP LOCKED))"
+            )
+            result = await self.session.execute(text(stmt))
             pruned += int(getattr(result, "rowcount", 0) or 0)
         return pruned
 

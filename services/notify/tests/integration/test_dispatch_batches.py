@@ -99,3 +99,32 @@ async def test_a_repeated_request_gets_its_first_message_even_when_the_recipient
     body["idempotency_key"] = "k-new"
     r = await notify.http.post("/api/v1/notifications", json=body, headers=admin)
     assert r.status_code == 422, r.text  # a new request for a recipient who is gone
+
+
+async def test_an_adapter_crash_fails_only_its_message_in_a_batch(crm, smtp, http_double, monkeypatch):
+    """An unexpected exception in one provider call is a transient failure of that message; the other
+    messages of the batch are recorded as sent (never left in "sending" to be sent again)."""
+    notify = await crm.start(definition)
+    monkeypatch.setattr(worker.settings, "database_url", notify.database_url)
+    await add_provider(notify, smtp.provider())
+    await add_provider(
+        notify, {"name": "sms-broken", "kind": "http_sms", "config": {"url": f"{http_double.url}/sms"}}
+    )
+    from crm_notify.providers import http as http_providers
+
+    async def crash(self: Any, message: Any) -> Any:
+        raise RuntimeError("adapter bug")
+
+    monkeypatch.setattr(http_providers.HttpSmsAdapter, "send", crash)
+    sms = await send(notify, {"recipient": "+36301234567", "channel": "sms", "body_text": "hi"})
+    mail = await send(
+        notify, {"recipient": "a@example.com", "channel": "email", "subject": "s", "body_text": "x"}
+    )
+    counts = await tasks.dispatch(batch_size=10)
+    assert counts == {"sent": 1, "retrying": 1}
+    r = await notify.http.get(f"/api/v1/notifications/{sms['id']}/history", headers=notify.auth("admin"))
+    history = r.json()
+    assert history["message"]["status"] == "retrying"
+    assert [(a["provider"], a["code"]) for a in history["attempts"]] == [("dispatcher", "error")]
+    r = await notify.http.get(f"/api/v1/notifications/{mail['id']}", headers=notify.auth("admin"))
+    assert r.json()["status"] == "sent"

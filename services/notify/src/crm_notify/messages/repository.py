@@ -23,6 +23,21 @@ from crm_notify.messages.models import (
 # the tables, not the mapped classes: plain INSERTs without the ORM's bulk machinery on hot paths
 STATUS_TABLE = cast(Table, MessageStatusChange.__table__)
 ATTEMPT_TABLE = cast(Table, DeliveryAttempt.__table__)
+MESSAGE_TABLE = cast(Table, Message.__table__)
+
+
+def _message_defaults() -> dict[str, Any]:
+    """Every column's Python-side default (fresh lists each time), None where there is none."""
+    out: dict[str, Any] = {}
+    for column in MESSAGE_TABLE.columns:
+        default: Any = column.default
+        if default is None:
+            out[column.key] = None
+        elif default.is_callable:
+            out[column.key] = default.arg(None)
+        else:
+            out[column.key] = default.arg
+    return out
 
 
 class MessageRepository:
@@ -30,14 +45,21 @@ class MessageRepository:
         self.session = session
 
     async def insert_once(self, values: dict[str, Any]) -> Message | None:
-        """Insert unless a message with the same idempotency key exists; None when it does."""
+        """Insert unless a message with the same idempotency key exists; None when it does.
+
+        A plain INSERT on the table (every column given, Python-side defaults filled in here) returning
+        only the id; the message returned is built from the same values, detached from the session (the
+        ORM's bulk-insert and row-loading path cost ~0.3 ms per send)."""
+        row = {**_message_defaults(), **values}
         stmt = (
-            insert(Message)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=[Message.idempotency_key])
-            .returning(Message)
+            insert(MESSAGE_TABLE)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(MESSAGE_TABLE.c.id)
         )
-        return (await self.session.scalars(stmt)).first()
+        if (await self.session.execute(stmt)).first() is None:
+            return None
+        return Message(**row)
 
     async def by_key(self, key: str) -> Message | None:
         return await self.session.scalar(select(Message).where(Message.idempotency_key == key))

@@ -26,7 +26,14 @@ from crm_platform.celery import run_async, task_sessions
 from crm_platform.db import transaction, utcnow
 
 from crm_notify.messages import delivery, wakeup
-from crm_notify.messages.service import DELIVER_TASK, Claim, DispatchService, MessageService, Outcome
+from crm_notify.messages.service import (
+    DELIVER_TASK,
+    AttemptResult,
+    Claim,
+    DispatchService,
+    MessageService,
+    Outcome,
+)
 from crm_notify.providers.ratelimit import ProviderRateLimiter
 from crm_notify.providers.registry import adapter_for
 from crm_notify.providers.repository import ProviderRepository
@@ -51,9 +58,16 @@ async def _send_all(claims: list[Claim]) -> list[Outcome]:
 
     async def one(claim: Claim) -> Outcome:
         async with gate:
-            return await delivery.attempt(
-                claim, limiter, settings.attachment_max_bytes, settings.http_timeout_seconds
-            )
+            started = utcnow()
+            try:
+                return await delivery.attempt(
+                    claim, limiter, settings.attachment_max_bytes, settings.http_timeout_seconds
+                )
+            except Exception as exc:  # a bug in one adapter must not lose the outcomes of the others
+                log.exception("dispatch of message %s failed unexpectedly", claim.message_id)
+                detail = f"{type(exc).__name__}: {exc}"
+                attempt = AttemptResult("dispatcher", "transient", "error", detail, started)
+                return Outcome("transient", [attempt])
 
     return list(await asyncio.gather(*(one(c) for c in claims)))
 

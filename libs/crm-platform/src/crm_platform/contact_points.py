@@ -7,6 +7,7 @@ import re
 from typing import Literal
 
 import phonenumbers
+from crm.common.v1 import contact_point_pb2
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_PHONE_INPUT = 64
@@ -43,6 +44,14 @@ _LEGAL_SUFFIXES = {
 }
 
 PhoneKindName = Literal["work", "mobile", "home", "fax"]
+# proto <-> name of a phone's kind (crm.common.v1.PhoneKind)
+PHONE_KINDS: dict[str, contact_point_pb2.PhoneKind.ValueType] = {
+    "work": contact_point_pb2.PHONE_KIND_WORK,
+    "mobile": contact_point_pb2.PHONE_KIND_MOBILE,
+    "home": contact_point_pb2.PHONE_KIND_HOME,
+    "fax": contact_point_pb2.PHONE_KIND_FAX,
+}
+PHONE_KIND_NAMES: dict[int, PhoneKindName] = {v: k for k, v in PHONE_KINDS.items()}  # type: ignore[misc]
 
 
 class PhoneIn(BaseModel):

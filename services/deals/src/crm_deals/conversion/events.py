@@ -9,12 +9,13 @@ from decimal import Decimal, InvalidOperation
 
 from crm.common.v1 import money_pb2
 from crm.deals.v1 import deals_pb2
+from crm_platform.contact_points import PHONE_KIND_NAMES
 from crm_platform.errors import ValidationFailed
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from crm_deals.conversion.schemas import ActivityIn, LeadIn, OptionsIn, Plan, RecordPlan, Result
 from crm_deals.fields import currency_code
-from crm_deals.organizations.events import PHONE_KIND_NAMES, display_name
+from crm_deals.organizations.events import display_name
 from crm_deals.organizations.models import Organization
 
 ACTIONS = {

@@ -6,6 +6,7 @@ from typing import Any
 
 from crm.common.v1 import contact_point_pb2
 from crm.deals.v1 import deals_pb2, events_pb2
+from crm_platform.contact_points import PHONE_KINDS
 
 from crm_deals.organizations.models import Contact, Organization
 
@@ -13,14 +14,6 @@ CONTACT_CREATED = "crm.deals.contact.created"
 CONTACT_UPDATED = "crm.deals.contact.updated"
 ORGANIZATION_CREATED = "crm.deals.organization.created"
 ORGANIZATION_UPDATED = "crm.deals.organization.updated"
-
-PHONE_KINDS = {
-    "work": contact_point_pb2.PHONE_KIND_WORK,
-    "mobile": contact_point_pb2.PHONE_KIND_MOBILE,
-    "home": contact_point_pb2.PHONE_KIND_HOME,
-    "fax": contact_point_pb2.PHONE_KIND_FAX,
-}
-PHONE_KIND_NAMES = {v: k for k, v in PHONE_KINDS.items()}
 
 
 def phone_to_proto(phone: dict[str, Any]) -> contact_point_pb2.Phone:

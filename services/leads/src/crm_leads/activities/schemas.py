@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
+from crm_platform.fields import plausible_time, storable_text
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from crm_leads.activities.models import Activity
@@ -14,27 +15,6 @@ from crm_leads.activities.models import Activity
 Direction = Literal["inbound", "outbound"]
 CallOutcome = Literal["answered", "no_answer", "busy", "voicemail", "wrong_number", "failed"]
 Kind = Literal["note", "task", "event", "call", "email"]
-
-EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
-
-
-def storable_text(value: str) -> str:
-    """PostgreSQL text takes neither NUL nor unpaired surrogates: refuse them as 422, not a 500."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
-
-
-def plausible_time(value: dt.datetime) -> dt.datetime:
-    """Keeps times (and the reminders and ends computed from them) far from datetime's limits."""
-    if not EARLIEST <= value < LATEST:
-        raise ValueError("must be between 1970 and 2200")
-    return value
 
 
 Text = Annotated[str, AfterValidator(storable_text)]

@@ -18,6 +18,7 @@ from typing import Any
 from crm_platform.auth import Principal
 from crm_platform.db import utcnow
 from crm_platform.errors import Forbidden, ValidationFailed
+from crm_platform.fields import EARLIEST, LATEST
 from crm_platform.ids import new_id
 from crm_platform.outbox import add_event
 from sqlalchemy import ColumnElement, event, or_
@@ -28,8 +29,6 @@ from crm_leads.activities.exceptions import ActivityNotCompletable, ActivityNotF
 from crm_leads.activities.models import Activity
 from crm_leads.activities.repository import SCHEDULED_KINDS, ActivityRepository
 from crm_leads.activities.schemas import (
-    EARLIEST,
-    LATEST,
     ActivityCreate,
     ActivityOut,
     ActivityUpdate,

@@ -11,6 +11,7 @@ from typing import Any
 from crm.common.v1 import contact_point_pb2, money_pb2
 from crm.deals.v1 import deals_pb2
 from crm.leads.v1 import events_pb2, leads_pb2
+from crm_platform.contact_points import PHONE_KINDS
 
 from crm_leads.activities.models import Activity
 from crm_leads.conversion.models import LeadConversion
@@ -22,7 +23,6 @@ from crm_leads.conversion.schemas import (
     PreviewOut,
     RecordPlanOut,
 )
-from crm_leads.leads.events import PHONE_KINDS
 from crm_leads.leads.models import Lead
 
 LEAD_CONVERTED = "crm.leads.lead.converted"

@@ -7,17 +7,8 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
+from crm_platform.fields import storable_text
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-
-
-def _storable(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
 
 
 def _currency(value: str) -> str:
@@ -33,7 +24,7 @@ def _day(value: dt.date) -> dt.date:
     return value
 
 
-Text = Annotated[str, AfterValidator(_storable)]
+Text = Annotated[str, AfterValidator(storable_text)]
 Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_currency)]
 Day = Annotated[dt.date, AfterValidator(_day)]
 

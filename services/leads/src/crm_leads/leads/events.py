@@ -6,6 +6,7 @@ import json
 
 from crm.common.v1 import contact_point_pb2
 from crm.leads.v1 import events_pb2, leads_pb2
+from crm_platform.contact_points import PHONE_KINDS
 
 from crm_leads.leads.models import Lead
 
@@ -16,13 +17,6 @@ LEAD_UPDATED = "crm.leads.lead.updated"
 LEAD_MERGED = "crm.leads.lead.merged"
 ACTIVITY_REMINDER_DUE = "crm.leads.activity.reminder_due"
 
-PHONE_KINDS = {
-    "work": contact_point_pb2.PHONE_KIND_WORK,
-    "mobile": contact_point_pb2.PHONE_KIND_MOBILE,
-    "home": contact_point_pb2.PHONE_KIND_HOME,
-    "fax": contact_point_pb2.PHONE_KIND_FAX,
-}
-PHONE_KIND_NAMES = {v: k for k, v in PHONE_KINDS.items()}
 STATUSES = {
     "new": leads_pb2.LEAD_STATUS_NEW,
     "waiting_for_contact": leads_pb2.LEAD_STATUS_WAITING_FOR_CONTACT,

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 from crm.leads.v1 import leads_pb2, leads_pb2_grpc
+from crm_platform.contact_points import PHONE_KIND_NAMES
 from crm_platform.errors import ValidationFailed
 from crm_platform.grpc import Registration, principal
 from crm_platform.ids import parse_id
 from pydantic import ValidationError
 
-from crm_leads.leads.events import PHONE_KIND_NAMES, STATUS_NAMES, lead_to_proto
+from crm_leads.leads.events import STATUS_NAMES, lead_to_proto
 from crm_leads.leads.schemas import LeadCreate, PhoneIn
 from crm_leads.leads.service import LeadService
 

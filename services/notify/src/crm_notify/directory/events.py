@@ -6,20 +6,13 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from crm.common.v1 import contact_point_pb2
 from crm.leads.v1 import leads_pb2
+from crm_platform.contact_points import PHONE_KIND_NAMES
 from crm_platform.db import utcnow
 
 LEAD_CREATED = "crm.leads.lead.created"
 LEAD_UPDATED = "crm.leads.lead.updated"
 LEAD_MERGED = "crm.leads.lead.merged"
-
-PHONE_KINDS = {
-    contact_point_pb2.PHONE_KIND_WORK: "work",
-    contact_point_pb2.PHONE_KIND_MOBILE: "mobile",
-    contact_point_pb2.PHONE_KIND_HOME: "home",
-    contact_point_pb2.PHONE_KIND_FAX: "fax",
-}
 
 
 def lead_status_name(value: int) -> str:
@@ -42,7 +35,9 @@ def lead_values(lead: leads_pb2.Lead) -> dict[str, Any]:
         "name": " ".join(p for p in (lead.first_name, lead.last_name) if p),
         "company": lead.company,
         "emails": list(lead.emails),
-        "phones": [{"e164": p.e164, "kind": PHONE_KINDS.get(p.kind, "work")} for p in lead.phones if p.e164],
+        "phones": [
+            {"e164": p.e164, "kind": PHONE_KIND_NAMES.get(p.kind, "work")} for p in lead.phones if p.e164
+        ],
         "owner_id": lead.owner_id or None,
         "country": lead.country[:2].upper(),
         "status": lead_status_name(lead.status),

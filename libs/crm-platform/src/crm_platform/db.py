@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, MetaData, func, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import Uuid
@@ -67,3 +67,13 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
         except BaseException:
             await session.rollback()
             raise
+
+
+async def insert_objects(session: AsyncSession, objects: Sequence[Any]) -> None:
+    """INSERT new mapped objects with one Core executemany, without the ORM unit of work (for bulk
+    writes of rows the transaction will not change again). The objects stay transient."""
+    if not objects:
+        return
+    table = type(objects[0]).__table__
+    keys = [c.key for c in table.columns]
+    await session.execute(insert(table), [{k: getattr(o, k) for k in keys} for o in objects])

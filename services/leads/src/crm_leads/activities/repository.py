@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
+from crm_platform.db import insert_objects
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +21,7 @@ class ActivityRepository:
         self.session = session
 
     async def add_all(self, activities: Sequence[Activity]) -> None:
-        self.session.add_all(activities)
+        await insert_objects(self.session, activities)
 
     async def add(self, activity: Activity) -> Activity:
         self.session.add(activity)

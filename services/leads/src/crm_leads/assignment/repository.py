@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from crm_platform.db import insert_objects
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,7 +39,7 @@ class AssignmentRepository:
         await self.session.flush()
 
     async def add_all(self, objs: Sequence[Any]) -> None:
-        self.session.add_all(objs)
+        await insert_objects(self.session, objs)
 
     async def delete(self, obj: Any) -> None:
         await self.session.delete(obj)

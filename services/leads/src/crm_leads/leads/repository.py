@@ -10,11 +10,15 @@ from typing import Any
 from crm_platform.auth import Principal
 from crm_platform.db import utcnow
 from crm_platform.ids import new_id
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_leads.leads.models import OPEN_STATUSES, CustomFieldDef, Lead, LeadAudit, LeadDuplicate
+
+# Core tables for bulk writes (no ORM unit of work for rows written once)
+AUDITS: Table = LeadAudit.__table__  # type: ignore[assignment]
+LINKS: Table = LeadDuplicate.__table__  # type: ignore[assignment]
 
 # A criterion that matches more leads than this is not discriminating (Odoo uses 20 the same way).
 MAX_MATCHES_PER_CRITERION = 20
@@ -168,7 +172,7 @@ class LeadRepository:
         ]
         for start in range(0, len(rows), 2000):  # 4 parameters a row: well below asyncpg's 32,767
             chunk = rows[start : start + 2000]
-            await self.session.execute(pg_insert(LeadDuplicate).values(chunk).on_conflict_do_nothing())
+            await self.session.execute(pg_insert(LINKS).values(chunk).on_conflict_do_nothing())
 
     async def link_duplicates(self, lead_id: uuid.UUID, matches: dict[uuid.UUID, set[str]]) -> None:
         if not matches:
@@ -216,9 +220,7 @@ class LeadRepository:
 
     async def add_audits(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            await self.session.execute(
-                pg_insert(LeadAudit).values([{"id": new_id(), "at": utcnow(), **r} for r in rows])
-            )
+            await self.session.execute(insert(AUDITS), [{"id": new_id(), "at": utcnow(), **r} for r in rows])
 
     async def audit_trail(self, lead_id: uuid.UUID) -> list[LeadAudit]:
         stmt = select(LeadAudit).where(LeadAudit.lead_id == lead_id).order_by(LeadAudit.at, LeadAudit.id)

@@ -4,7 +4,8 @@ addresses, web domains, company-name matching keys, and the phone schemas used a
 from __future__ import annotations
 
 import re
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import phonenumbers
 from crm.common.v1 import contact_point_pb2
@@ -52,6 +53,22 @@ PHONE_KINDS: dict[str, contact_point_pb2.PhoneKind.ValueType] = {
     "fax": contact_point_pb2.PHONE_KIND_FAX,
 }
 PHONE_KIND_NAMES: dict[int, PhoneKindName] = {v: k for k, v in PHONE_KINDS.items()}  # type: ignore[misc]
+
+
+def phones_to_proto(phones: Sequence[Mapping[str, Any]]) -> list[contact_point_pb2.Phone]:
+    """Stored phones ({"e164", "kind"}) as crm.common.v1.Phone messages."""
+    return [
+        contact_point_pb2.Phone(
+            e164=p["e164"],
+            kind=PHONE_KINDS.get(p.get("kind", "work"), contact_point_pb2.PHONE_KIND_UNSPECIFIED),
+        )
+        for p in phones
+    ]
+
+
+def phones_from_proto(phones: Sequence[contact_point_pb2.Phone]) -> list[dict[str, str]]:
+    """crm.common.v1.Phone messages as stored phones; entries without a number are dropped."""
+    return [{"e164": p.e164, "kind": PHONE_KIND_NAMES.get(p.kind, "work")} for p in phones if p.e164]
 
 
 class PhoneIn(BaseModel):

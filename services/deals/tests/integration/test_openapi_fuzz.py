@@ -17,9 +17,8 @@ from typing import Any
 
 import pytest
 import schemathesis
-import uvicorn
 from crm_deals.app import definition
-from crm_platform.embedded import free_port
+from crm_platform.testing.harness import serve_http
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -124,23 +123,10 @@ def _fuzz(schema: Any, base_url: str, admin: dict[str, str], seeded: dict[str, s
 async def test_no_deals_operation_answers_5xx(crm):
     deals = await crm.start(definition)
     seeded = await _seed(deals)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(deals.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    serving = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            assert not serving.done(), "uvicorn did not start"
-            await asyncio.sleep(0.02)
+    async with serve_http(deals.app) as base_url:
         schema = schemathesis.openapi.from_dict(deals.app.openapi())
         schema.config.generation.update(allow_x00=True)
-        failures, calls = await asyncio.to_thread(
-            _fuzz, schema, f"http://127.0.0.1:{port}", deals.auth("admin"), seeded
-        )
-    finally:
-        server.should_exit = True
-        await serving
+        failures, calls = await asyncio.to_thread(_fuzz, schema, base_url, deals.auth("admin"), seeded)
     print(f"\nschemathesis: {calls} calls")
     assert not failures, f"{len(failures)} failing operation(s):\n\n" + "\n\n".join(failures)
     assert calls > 500

@@ -27,10 +27,9 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from crm_deals.app import definition as deals_definition
 from crm_leads.app import definition
-from crm_platform.embedded import free_port
+from crm_platform.testing.harness import serve_http
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -196,15 +195,7 @@ async def test_no_operation_answers_5xx(crm):
     deals = await crm.start(deals_definition)
     leads = await crm.start(definition, deals_grpc_target=f"127.0.0.1:{deals.runtime.grpc_port}")
     seeded = await _seed(leads)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(leads.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    serving = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            assert not serving.done(), "uvicorn did not start"
-            await asyncio.sleep(0.02)
+    async with serve_http(leads.app) as base_url:
         schema = schemathesis.openapi.from_dict(leads.app.openapi())
         schema.config.generation.update(allow_x00=ALLOW_X00)
         admin = leads.auth("admin")
@@ -214,11 +205,8 @@ async def test_no_operation_answers_5xx(crm):
             ("anonymous", None, None),
         ]
         started = time.monotonic()
-        failures, calls = await asyncio.to_thread(_fuzz, schema, f"http://127.0.0.1:{port}", passes)
+        failures, calls = await asyncio.to_thread(_fuzz, schema, base_url, passes)
         elapsed = time.monotonic() - started
-    finally:
-        server.should_exit = True
-        await serving
     operations = {label.split(": ", 1)[1] for label in calls}
     print(f"\nschemathesis: {sum(calls.values())} calls, {len(operations)} operations, {elapsed:.0f}s")
     assert not failures, f"{len(failures)} failing operation(s):\n\n" + "\n\n".join(failures)

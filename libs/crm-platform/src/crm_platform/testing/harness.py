@@ -7,7 +7,8 @@ import asyncio
 import importlib
 import itertools
 import os
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -211,3 +212,28 @@ async def eventually(predicate: Any, timeout: float = 5.0, interval: float = 0.0
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value: {result!r})")
         await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def serve_http(app: Any) -> AsyncIterator[str]:
+    """Serve an (already started) app on a real loopback port with uvicorn; yields its base URL.
+    For tools that need a socket (fuzzers, load generators) rather than the in-process ASGI client."""
+    import uvicorn
+
+    from crm_platform.embedded import free_port
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if serving.done():
+                serving.result()
+                raise RuntimeError("uvicorn did not start")
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 
 from crm.common.v1 import money_pb2
 from crm.deals.v1 import deals_pb2
-from crm_platform.contact_points import PHONE_KIND_NAMES
+from crm_platform.contact_points import phones_from_proto
 from crm_platform.errors import ValidationFailed
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -54,7 +54,7 @@ def lead_from_proto(msg: deals_pb2.LeadSnapshot) -> LeadIn:
         company=msg.company,
         title=msg.title,
         emails=list(msg.emails),
-        phones=[{"e164": p.e164, "kind": PHONE_KIND_NAMES.get(p.kind, "work")} for p in msg.phones],
+        phones=phones_from_proto(msg.phones),
         website=msg.website,
         street=msg.address.street,
         city=msg.address.city,

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from crm.common.v1 import contact_point_pb2
 from crm.deals.v1 import deals_pb2, events_pb2
-from crm_platform.contact_points import PHONE_KINDS
+from crm_platform.contact_points import phones_to_proto
 
 from crm_deals.organizations.models import Contact, Organization
 
@@ -14,11 +11,6 @@ CONTACT_CREATED = "crm.deals.contact.created"
 CONTACT_UPDATED = "crm.deals.contact.updated"
 ORGANIZATION_CREATED = "crm.deals.organization.created"
 ORGANIZATION_UPDATED = "crm.deals.organization.updated"
-
-
-def phone_to_proto(phone: dict[str, Any]) -> contact_point_pb2.Phone:
-    kind = PHONE_KINDS.get(phone.get("kind", "work"), contact_point_pb2.PHONE_KIND_UNSPECIFIED)
-    return contact_point_pb2.Phone(e164=phone["e164"], kind=kind)
 
 
 def display_name(contact: Contact) -> str:
@@ -41,7 +33,7 @@ def organization_to_proto(organization: Organization) -> deals_pb2.Organization:
         id=str(organization.id),
         name=organization.name,
         domain=organization.domain,
-        phones=[phone_to_proto(p) for p in organization.phones],
+        phones=phones_to_proto(organization.phones),
         owner_id=organization.owner_id or "",
         team=organization.team,
         emails=list(organization.emails),
@@ -57,7 +49,7 @@ def contact_to_proto(contact: Contact) -> deals_pb2.Contact:
         first_name=contact.first_name,
         last_name=contact.last_name,
         emails=list(contact.emails),
-        phones=[phone_to_proto(p) for p in contact.phones],
+        phones=phones_to_proto(contact.phones),
         owner_id=contact.owner_id or "",
         team=contact.team,
         title=contact.title,
@@ -70,7 +62,7 @@ def contact_created(contact: Contact) -> events_pb2.ContactCreated:
     return events_pb2.ContactCreated(
         contact_id=str(contact.id),
         display_name=display_name(contact),
-        phones=[phone_to_proto(p) for p in contact.phones],
+        phones=phones_to_proto(contact.phones),
         owner_id=contact.owner_id or "",
         contact=contact_to_proto(contact),
     )

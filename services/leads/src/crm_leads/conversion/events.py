@@ -8,10 +8,10 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from crm.common.v1 import contact_point_pb2, money_pb2
+from crm.common.v1 import money_pb2
 from crm.deals.v1 import deals_pb2
 from crm.leads.v1 import events_pb2, leads_pb2
-from crm_platform.contact_points import PHONE_KINDS
+from crm_platform.contact_points import phones_to_proto
 
 from crm_leads.activities.models import Activity
 from crm_leads.conversion.models import LeadConversion
@@ -41,13 +41,7 @@ def lead_snapshot(lead: Lead) -> deals_pb2.LeadSnapshot:
         company=lead.company,
         title=lead.title,
         emails=list(lead.emails),
-        phones=[
-            contact_point_pb2.Phone(
-                e164=p["e164"],
-                kind=PHONE_KINDS.get(p.get("kind", "work"), contact_point_pb2.PHONE_KIND_UNSPECIFIED),
-            )
-            for p in lead.phones
-        ],
+        phones=phones_to_proto(lead.phones),
         website=lead.website,
         address=deals_pb2.Address(
             street=lead.street,

@@ -23,31 +23,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm_leads.leads.models import FLAG_FIELDS, NUMBER_FIELDS, TEXT_FIELDS
+
 # Persian (U+06F0..) and Arabic-Indic (U+0660..) digits to ASCII.
 _DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 
-TEXT_FIELDS = (
-    "first_name",
-    "last_name",
-    "company",
-    "title",
-    "national_id",
-    "messenger_id",
-    "website",
-    "street",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "industry",
-    "rating",
-    "description",
-    "campaign",
-    "source",
-)
 PHONE_FIELDS = {"phone": "work", "mobile": "mobile", "home_phone": "home", "fax": "fax"}
-BOOL_FIELDS = ("do_not_email", "do_not_call", "do_not_fax")
-NUMBER_FIELDS = ("annual_revenue", "employee_count")
+BOOL_FIELDS = FLAG_FIELDS
 CANONICAL: frozenset[str] = frozenset(
     (*TEXT_FIELDS, *PHONE_FIELDS, *BOOL_FIELDS, *NUMBER_FIELDS, "name", "email")
 )

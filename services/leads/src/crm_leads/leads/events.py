@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from crm.common.v1 import contact_point_pb2
 from crm.leads.v1 import events_pb2, leads_pb2
-from crm_platform.contact_points import PHONE_KINDS
+from crm_platform.contact_points import phones_to_proto
 
 from crm_leads.leads.models import Lead
 
@@ -41,13 +40,7 @@ def lead_to_proto(lead: Lead) -> leads_pb2.Lead:
         company=lead.company,
         title=lead.title,
         emails=list(lead.emails),
-        phones=[
-            contact_point_pb2.Phone(
-                e164=p["e164"],
-                kind=PHONE_KINDS.get(p.get("kind", "work"), contact_point_pb2.PHONE_KIND_UNSPECIFIED),
-            )
-            for p in lead.phones
-        ],
+        phones=phones_to_proto(lead.phones),
         source=lead.source,
         status=STATUSES.get(lead.status, leads_pb2.LEAD_STATUS_UNSPECIFIED),
         owner_id=lead.owner_id or "",

@@ -23,6 +23,29 @@ OPEN_STATUSES = (
 )
 CLOSED_STATUSES = ("lost", "forgotten", "junk", "converted", "merged")
 
+# The lead's plain (non-contact) fields a client sets, one list for the API, intake forms and merges.
+TEXT_FIELDS = (
+    "first_name",
+    "last_name",
+    "company",
+    "title",
+    "national_id",
+    "messenger_id",
+    "website",
+    "street",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "industry",
+    "source",
+    "campaign",
+    "rating",
+    "description",
+)
+NUMBER_FIELDS = ("annual_revenue", "employee_count")
+FLAG_FIELDS = ("do_not_email", "do_not_call", "do_not_fax")
+
 
 class Lead(IdMixin, TimestampMixin, Base):
     __tablename__ = "lead"

@@ -24,37 +24,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_leads.db import tables
 from crm_leads.leads import events
 from crm_leads.leads.exceptions import LeadNotFound
-from crm_leads.leads.models import CLOSED_STATUSES, CustomFieldDef, Lead, LeadAudit, LeadDuplicate
+from crm_leads.leads.models import (
+    CLOSED_STATUSES,
+    FLAG_FIELDS,
+    NUMBER_FIELDS,
+    TEXT_FIELDS,
+    CustomFieldDef,
+    Lead,
+    LeadAudit,
+    LeadDuplicate,
+)
 from crm_leads.leads.repository import LeadRepository
 from crm_leads.leads.schemas import CustomFieldDefIn, LeadCreate, LeadFields, LeadUpdate, PhoneIn
 from crm_leads.worker import celery
 
 SCORED_FIELDS = ("first_name", "last_name", "company", "title", "emails", "phones", "source", "description")
-PLAIN_FIELDS = (
-    "first_name",
-    "last_name",
-    "company",
-    "title",
-    "national_id",
-    "messenger_id",
-    "website",
-    "street",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "industry",
-    "annual_revenue",
-    "employee_count",
-    "source",
-    "campaign",
-    "rating",
-    "description",
-    "do_not_email",
-    "do_not_call",
-    "do_not_fax",
-    "qualified",
-)
+PLAIN_FIELDS = (*TEXT_FIELDS, *NUMBER_FIELDS, *FLAG_FIELDS, "qualified")
 MERGE_FIELDS = tuple(
     f for f in PLAIN_FIELDS if f not in ("do_not_email", "do_not_call", "do_not_fax", "qualified")
 )

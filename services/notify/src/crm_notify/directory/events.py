@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from crm.leads.v1 import leads_pb2
-from crm_platform.contact_points import PHONE_KIND_NAMES
+from crm_platform.contact_points import phones_from_proto
 from crm_platform.db import utcnow
 
 LEAD_CREATED = "crm.leads.lead.created"
@@ -35,9 +35,7 @@ def lead_values(lead: leads_pb2.Lead) -> dict[str, Any]:
         "name": " ".join(p for p in (lead.first_name, lead.last_name) if p),
         "company": lead.company,
         "emails": list(lead.emails),
-        "phones": [
-            {"e164": p.e164, "kind": PHONE_KIND_NAMES.get(p.kind, "work")} for p in lead.phones if p.e164
-        ],
+        "phones": phones_from_proto(lead.phones),
         "owner_id": lead.owner_id or None,
         "country": lead.country[:2].upper(),
         "status": lead_status_name(lead.status),

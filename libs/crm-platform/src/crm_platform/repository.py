@@ -57,13 +57,6 @@ class OutboxRepository:
             return 0.0
         return max(0.0, (dt.datetime.now(dt.UTC) - oldest).total_seconds())
 
-    async def get(self, event_id: uuid.UUID) -> Row[Any] | None:
-        return (await self.session.execute(select(self.t).where(self.t.c.id == event_id))).first()
-
-    async def list_for_subject(self, subject: str) -> Sequence[Row[Any, Any, Any, Any]]:
-        stmt = select(self.t).where(self.t.c.subject == subject).order_by(self.t.c.seq)
-        return (await self.session.execute(stmt)).all()
-
 
 class InboxRepository:
     def __init__(self, session: AsyncSession, tables: PlatformTables) -> None:

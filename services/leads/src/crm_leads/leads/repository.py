@@ -86,34 +86,6 @@ class LeadRepository:
         stmt = stmt.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(limit)
         return list((await self.session.scalars(stmt)).all())
 
-    async def find_matches(
-        self, emails: list[str], phones: list[str], company_key: str, exclude: Sequence[uuid.UUID] = ()
-    ) -> dict[uuid.UUID, set[str]]:
-        """Existing (not merged) leads matching by e-mail, phone or company, with what matched."""
-        found: dict[uuid.UUID, set[str]] = {}
-        criteria: list[tuple[str, ColumnElement[bool]]] = []
-        if emails:
-            criteria.append(("email", Lead.emails.overlap(emails)))
-        if phones:
-            criteria.append(("phone", Lead.phone_numbers.overlap(phones)))
-        if company_key:
-            criteria.append(("company", Lead.company_key == company_key))
-        for name, condition in criteria:
-            stmt = (
-                select(Lead.id)
-                .where(condition, Lead.status != "merged")
-                .order_by(Lead.created_at)
-                .limit(MAX_MATCHES_PER_CRITERION + 1)
-            )
-            if exclude:
-                stmt = stmt.where(Lead.id.not_in(exclude))
-            ids = list((await self.session.scalars(stmt)).all())
-            if len(ids) > MAX_MATCHES_PER_CRITERION:
-                continue
-            for lead_id in ids:
-                found.setdefault(lead_id, set()).add(name)
-        return found
-
     async def find_matches_bulk(self, leads: Sequence[Lead]) -> dict[uuid.UUID, dict[uuid.UUID, set[str]]]:
         """Duplicate candidates of new leads among earlier ones, in three queries for the whole batch.
 
@@ -174,17 +146,6 @@ class LeadRepository:
             chunk = rows[start : start + 2000]
             await self.session.execute(pg_insert(LINKS).values(chunk).on_conflict_do_nothing())
 
-    async def link_duplicates(self, lead_id: uuid.UUID, matches: dict[uuid.UUID, set[str]]) -> None:
-        if not matches:
-            return
-        rows = [
-            {"lead_id": lead_id, "duplicate_of_id": other, "matched_on": sorted(on), "created_at": utcnow()}
-            for other, on in matches.items()
-            if other != lead_id
-        ]
-        if rows:
-            await self.session.execute(pg_insert(LeadDuplicate).values(rows).on_conflict_do_nothing())
-
     async def duplicates_of(self, lead_id: uuid.UUID) -> list[LeadDuplicate]:
         stmt = (
             select(LeadDuplicate)
@@ -206,7 +167,7 @@ class LeadRepository:
             other = link.duplicate_of_id if link.lead_id == from_id else link.lead_id
             if other != to_id:
                 moved.setdefault(other, set()).update(link.matched_on)
-        await self.link_duplicates(to_id, moved)
+        await self.link_duplicates_bulk({to_id: moved})
         await self.session.execute(
             delete(LeadDuplicate).where(
                 LeadDuplicate.lead_id == to_id, LeadDuplicate.duplicate_of_id == to_id

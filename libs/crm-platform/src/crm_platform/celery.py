@@ -9,11 +9,10 @@ from typing import Any, TypeVar
 
 from celery import Celery
 from celery.signals import task_failure, task_postrun, task_retry
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_platform import observability as obs
-from crm_platform.db import create_engine, session_factory
+from crm_platform.db import after_commit, create_engine, session_factory
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -84,10 +83,10 @@ def enqueue_after_commit(session: AsyncSession, app: Celery, name: str, *args: A
     periodic sweep (every enqueued task has one) picks the record up later.
     """
 
-    def _send(_: Any) -> None:
+    def _send() -> None:
         try:
             app.send_task(name, args=args, kwargs=kwargs, queue=app.conf.task_default_queue)
         except Exception as exc:
             log.warning("could not enqueue %s%r (%s); the periodic sweep will retry", name, args, exc)
 
-    event.listen(session.sync_session, "after_commit", _send, once=True)
+    after_commit(session, _send)

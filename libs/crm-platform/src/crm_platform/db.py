@@ -7,17 +7,20 @@ services only ``flush()``.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, func, insert
+from sqlalchemy import DateTime, MetaData, event, func, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import Uuid
 
 from crm_platform.ids import new_id
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -77,3 +80,30 @@ async def insert_objects(session: AsyncSession, objects: Sequence[Any]) -> None:
     table = type(objects[0]).__table__
     keys = [c.key for c in table.columns]
     await session.execute(insert(table), [{k: getattr(o, k) for k in keys} for o in objects])
+
+
+_AFTER_COMMIT = "crm_platform.after_commit"
+
+
+def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
+    """Run ``action`` once the session's current transaction commits; drop it if the transaction rolls
+    back (so a rolled-back request never sends a task, wakes a worker or counts in a metric). An action
+    that raises is logged and never breaks the committed work."""
+    info = session.info
+    if _AFTER_COMMIT not in info:
+        info[_AFTER_COMMIT] = []
+
+        def _commit(_: Any) -> None:
+            actions, info[_AFTER_COMMIT] = info[_AFTER_COMMIT], []
+            for act in actions:
+                try:
+                    act()
+                except Exception:
+                    log.exception("after-commit action failed")
+
+        def _rollback(*_: Any) -> None:
+            info[_AFTER_COMMIT] = []
+
+        event.listen(session.sync_session, "after_commit", _commit)
+        event.listen(session.sync_session, "after_soft_rollback", _rollback)
+    info[_AFTER_COMMIT].append(action)

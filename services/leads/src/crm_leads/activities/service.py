@@ -12,16 +12,16 @@ import binascii
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from crm_platform.auth import Principal
-from crm_platform.db import utcnow
+from crm_platform.db import after_commit, utcnow
 from crm_platform.errors import Forbidden, ValidationFailed
 from crm_platform.fields import EARLIEST, LATEST
 from crm_platform.ids import new_id
 from crm_platform.outbox import add_event
-from sqlalchemy import ColumnElement, event, or_
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_leads.activities import events, metrics
@@ -74,34 +74,6 @@ UPDATABLE: dict[str, frozenset[str]] = {
     "email": frozenset({"subject", "body", "direction", "occurred_at"}),
 }
 NULLABLE = frozenset({"remind_at", "remind_minutes_before", "duration_seconds", "ends_at"})
-
-_PENDING = "crm_leads.activities.after_commit"
-
-
-def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
-    """Run ``action`` once the session's transaction commits; drop it if the transaction rolls back.
-
-    Used for metrics, so a rolled-back request never shows up in a histogram.
-    """
-    info = session.info
-    if _PENDING not in info:
-        info[_PENDING] = []
-        sync = session.sync_session
-
-        def _commit(_: Any) -> None:
-            actions, info[_PENDING] = info[_PENDING], []
-            for act in actions:
-                try:
-                    act()
-                except Exception:  # a metric must never break a committed request
-                    log.exception("after-commit action failed")
-
-        def _rollback(*_: Any) -> None:
-            info[_PENDING] = []
-
-        event.listen(sync, "after_commit", _commit)
-        event.listen(sync, "after_soft_rollback", _rollback)
-    info[_PENDING].append(action)
 
 
 def encode_cursor(a: Activity) -> str:

@@ -20,12 +20,11 @@ import datetime as dt
 import hashlib
 import logging
 import weakref
-from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+from crm_platform.db import after_commit as on_commit
 from crm_platform.db import utcnow
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_notify.worker import celery, settings
@@ -138,10 +137,10 @@ def after_commit(session: AsyncSession, when: dt.datetime | None = None) -> None
     """Wake the dispatcher once the caller's transaction commits (never for rolled-back work); a message
     due in the future gets a countdown task for its due time instead."""
 
-    def _on_commit(_: Any) -> None:
+    def _on_commit() -> None:
         if when is not None and when > utcnow():
             schedule(when)
         else:
             kick()
 
-    event.listen(session.sync_session, "after_commit", _on_commit, once=True)
+    on_commit(session, _on_commit)

@@ -277,12 +277,17 @@ class Service:
 
 
 class CpuMeter:
-    """CPU seconds used during a block by each service role, the bench database's PostgreSQL backends
-    and the machine (busy share of all cores)."""
+    """CPU seconds used during a block by each service role, the bench database's PostgreSQL backends,
+    other processes of the run (``others``: the SMTP server, the load generator) and the machine (busy
+    share of all cores)."""
 
-    def __init__(self, services: list[Service], conn: asyncpg.Connection, db: str) -> None:
+    def __init__(
+        self, services: list[Service], conn: asyncpg.Connection, db: str, others: dict[str, int] | None = None
+    ) -> None:
         self.services, self.conn, self.db = services, conn, db
+        self.others = others or {}
         self.by_role: dict[str, float] = {}
+        self.by_other: dict[str, float] = {}
         self.postgres = self.machine = 0.0
 
     async def _pg(self) -> dict[int, float]:
@@ -293,6 +298,7 @@ class CpuMeter:
 
     async def __aenter__(self) -> CpuMeter:
         self._s0 = [s.cpu() for s in self.services]
+        self._o0 = {name: proc_cpu(pid) for name, pid in self.others.items()}
         self._pg0 = await self._pg()
         self._m0 = machine_busy()
         return self
@@ -305,17 +311,22 @@ class CpuMeter:
             used = sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
             self.by_role[s.role] = self.by_role.get(s.role, 0.0) + used
         self.postgres = sum(cpu - self._pg0.get(pid, 0.0) for pid, cpu in pg1.items())
+        for name, pid in self.others.items():
+            self.by_other[name] = proc_cpu(pid) - self._o0[name]
         busy, total = m1[0] - self._m0[0], m1[1] - self._m0[1]
         self.machine = busy / total if total else 0.0
 
     def line(self, n: int) -> str:
         parts = [f"{role} {cpu / n * 1000:.2f}" for role, cpu in self.by_role.items()]
         parts.append(f"postgres {self.postgres / n * 1000:.2f}")
-        return "CPU ms/message: " + ", ".join(parts) + f"; machine busy {self.machine:.0%}"
+        line = "CPU ms/message: " + ", ".join(parts)
+        if self.by_other:
+            line += " (" + ", ".join(f"{k} {cpu / n * 1000:.2f}" for k, cpu in self.by_other.items()) + ")"
+        return line + f"; machine busy {self.machine:.0%}"
 
 
 @contextlib.contextmanager
-def py_spy(pids: dict[str, int], out: Path | None, seconds: float) -> Iterator[None]:
+def py_spy(pids: dict[str, int], out: Path | None, seconds: float, rate: int = 100) -> Iterator[None]:
     if out is None:
         yield
         return
@@ -336,6 +347,8 @@ def py_spy(pids: dict[str, int], out: Path | None, seconds: float) -> Iterator[N
                 "-d",
                 str(int(seconds) + 1),
                 "--nonblocking",
+                "-r",
+                str(rate),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -530,9 +543,11 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
         raw = max(raw1, raw_rate_n)
 
         # 1. throughput
-        meter = CpuMeter(services, conn, db)
+        meter = CpuMeter(
+            services, conn, db, {"smtp server": smtp.proc.pid or 0, "load generator": os.getpid()}
+        )
         pids = {"app": app.pid, **{f"worker{i}": w.pid for i, w in enumerate(workers)}}
-        with py_spy(pids, Path(args.profile) if args.profile else None, args.spy_seconds):
+        with py_spy(pids, Path(args.profile) if args.profile else None, args.spy_seconds, args.spy_rate):
             async with meter:
                 start, requested, accepted = await send_burst(args.messages, "bench")
         smtp_dups = await smtp.duplicates()
@@ -542,6 +557,10 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
             print(f"warning: {delivered} of {args.messages} accepted; {[tuple(r) for r in rows]}")
         elapsed = max(accepted.values()) - start
         dispatch = delivered / elapsed
+        # one transaction stamps one created_at on every message it queues (group commit)
+        commits = await conn.fetchval(
+            "SELECT count(DISTINCT created_at) FROM message WHERE idempotency_key LIKE '%:bench-%'"
+        )
         dup = await conn.fetchval(
             "SELECT count(*) FROM (SELECT message_id FROM delivery_attempt GROUP BY 1 HAVING count(*) > 1) x"
         )
@@ -608,6 +627,7 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
             f"ratio {dispatch / raw:.0%} of the better raw"
         )
         print(f"  {meter.line(delivered)}; messages with >1 attempt: {dup}; duplicate e-mails: {smtp_dups}")
+        print(f"  request transactions: {commits} ({args.messages / max(1, commits):.1f} messages each)")
         print(
             f"queued backlog -> SMTP accept (drain)          : {drain:8.1f} msg/s ({len(drained)} messages "
             f"queued while the workers were stopped)   ratio {drain / raw:.0%} of the better raw"
@@ -649,6 +669,7 @@ def main() -> None:
     parser.add_argument("--shared-nats", action="store_true")
     parser.add_argument("--profile", help="directory for py-spy raw stacks of app and workers")
     parser.add_argument("--spy-seconds", type=float, default=10.0)
+    parser.add_argument("--spy-rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--log-level", default="WARNING", help="of the notify processes")
     parser.add_argument("--logs", help="directory for the service logs (default: a temporary one)")
     args = parser.parse_args()

@@ -31,6 +31,8 @@ class NotifySettings(ServiceSettings):
     dispatch_batch_size: int = Field(64, ge=1, le=1000)
     dispatch_concurrency: int = Field(16, ge=1, le=256)
     dispatch_max_seconds: float = Field(20.0, gt=0)
+    # SendNotification: concurrent calls are written in one transaction, at most this many per batch.
+    send_batch_size: int = Field(64, ge=1, le=1000)
     attachment_max_bytes: int = Field(10 * 1024 * 1024, gt=0)
     http_timeout_seconds: float = Field(10.0, gt=0)
     # The app process binds every enabled SMPP provider as a receiver to collect delivery receipts.

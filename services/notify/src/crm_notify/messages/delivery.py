@@ -22,6 +22,8 @@ async def fetch_attachments(
     items: list[dict[str, Any]], max_bytes: int, timeout: float
 ) -> tuple[Document, ...]:
     global _http
+    if not items:
+        return ()
     if _http is None:
         _http = httpx.AsyncClient(timeout=timeout, follow_redirects=True)
     docs = []

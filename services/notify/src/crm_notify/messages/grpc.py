@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 
 from crm_notify.messages.models import Message
 from crm_notify.messages.schemas import SendIn
-from crm_notify.messages.service import MessageService
+from crm_notify.messages.service import MessageService, SendRequest
 
 if TYPE_CHECKING:
     from crm_platform.runtime import Runtime
@@ -110,13 +111,23 @@ def notification(m: Message) -> notify_pb2.Notification:
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        # Concurrent SendNotification calls share one transaction (group commit): while one batch is
+        # written, new calls queue and the next batch takes them all. Each caller gets its own answer
+        # or error; a batch whose transaction fails is run again one request at a time.
+        batch: int = getattr(runtime.settings, "send_batch_size", 64)
+        self.sends = runtime.group_commit("send_notification", self._send_batch, max_batch=batch)
+
+    async def _send_batch(
+        self, _: str, requests: Sequence[SendRequest]
+    ) -> list[tuple[Message, bool] | Exception]:
+        async with self.runtime.unit_of_work() as session:
+            return await MessageService(session).send_many(requests)
 
     async def SendNotification(
         self, request: notify_pb2.SendNotificationRequest, context: grpc.aio.ServicerContext
     ) -> notify_pb2.SendNotificationResponse:
         data = send_input(request)
-        async with self.runtime.unit_of_work() as session:
-            message, duplicate = await MessageService(session).send(data, principal())
+        message, duplicate = await self.sends.submit("send", SendRequest(data, principal()))
         return notify_pb2.SendNotificationResponse(
             message_id=str(message.id),
             status=STATUSES.get(message.status, notify_pb2.MESSAGE_STATUS_UNSPECIFIED),

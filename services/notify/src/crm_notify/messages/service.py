@@ -15,6 +15,7 @@ import hmac
 import json
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,26 @@ def backoff_seconds(attempt: int, base: float, cap: float, jitter: float = 0.2) 
 def request_hash(data: SendIn) -> str:
     payload = data.model_dump(exclude={"idempotency_key"}, mode="json")
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@dataclass
+class SendRequest:
+    """One message to queue (see :meth:`MessageService.send`): who asks, and for a rule its context."""
+
+    data: SendIn
+    who: Principal
+    key_scope: str | None = None  # the idempotency key's scope; the principal's subject by default
+    rule: Rule | None = None
+    source_event_id: str | None = None
+    not_before: dt.datetime | None = None
+    wait_for_lead: bool = False
+
+    @property
+    def key(self) -> str | None:
+        if not self.data.idempotency_key:
+            return None
+        scope = self.key_scope if self.key_scope is not None else self.who.subject
+        return f"{scope}:{self.data.idempotency_key}"
 
 
 @dataclass
@@ -174,62 +195,105 @@ class MessageService:
         wait_for_lead: bool = False,
     ) -> tuple[Message, bool]:
         """Queue one message; (message, duplicate). A known idempotency key returns the first message."""
-        key = (
-            f"{key_scope if key_scope is not None else who.subject}:{data.idempotency_key}"
-            if data.idempotency_key
-            else None
-        )
-        digest = request_hash(data)
-        strict = rule is None  # a rule's key is (rule, event): the event is the identity, not the payload
-        # A known key is found by the insert below (ON CONFLICT DO NOTHING), which saves the common, new
-        # request a lookup; a repeat whose recipient or template no longer resolves still gets its
-        # first message, not the error.
-        try:
-            to = await self._recipient(data, wait_for_lead)
-            content, headers = await self._content(data, to)
-        except (DomainError, LeadNotProjectedYet):
-            existing = await self.repo.by_key(key) if key is not None else None
-            if existing is None:
-                raise
-            return (self._same_request(existing, digest) if strict else existing), True
+        request = SendRequest(data, who, key_scope, rule, source_event_id, not_before, wait_for_lead)
+        (outcome,) = await self.send_many([request])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def send_many(self, requests: Sequence[SendRequest]) -> list[tuple[Message, bool] | Exception]:
+        """Queue many messages in the caller's transaction, with one INSERT for the messages and one for
+        their status rows; per request (message, duplicate), or the exception of that request alone (its
+        validation error, a reused idempotency key). Such a request wrote nothing. An exception raised
+        from here (a failed statement) means the transaction is lost: run the requests one by one.
+
+        A known key is found by the insert (ON CONFLICT DO NOTHING), which saves the common, new request
+        a lookup; a repeat whose recipient or template no longer resolves still gets its first message,
+        not the error. Two requests of one batch with the same key behave as if sent one after the
+        other: the first is queued, the second is its duplicate."""
         now = utcnow()
-        values = {
+        digests = [request_hash(r.data) for r in requests]
+        errors: dict[int, Exception] = {}
+        rows: dict[int, dict[str, Any]] = {}
+        for i, r in enumerate(requests):
+            try:
+                to = await self._recipient(r.data, r.wait_for_lead)
+                content, headers = await self._content(r.data, to)
+            except (DomainError, LeadNotProjectedYet) as exc:
+                errors[i] = exc
+                continue
+            rows[i] = self._row(r, digests[i], to, content, headers, now)
+        inserted = await self.repo.insert_many_once(list(rows.values()))
+        lookups = {
+            r.key
+            for i, r in enumerate(requests)
+            if r.key is not None and (i in errors or rows[i]["id"] not in inserted)
+        }
+        existing = await self.repo.by_keys(lookups) if lookups else {}
+        out: list[tuple[Message, bool] | Exception] = []
+        statuses: list[dict[str, Any]] = []
+        due: set[dt.datetime | None] = set()
+        for i, r in enumerate(requests):
+            row = rows.get(i)
+            if row is not None and row["id"] in inserted:
+                message = self.repo.detached(row)
+                detail = f"rule {r.rule.name}" if r.rule else f"requested by {r.who.subject}"
+                statuses.append(_status(message.id, "queued", detail, now))
+                due.add(None if message.not_before <= now else message.not_before)
+                out.append((message, False))
+                continue
+            # a known key (a request with the same key won the insert), or this request's own error
+            first = existing.get(r.key) if r.key is not None else None
+            if first is None:
+                out.append(errors.get(i) or RuntimeError(f"message with key {r.key} vanished"))
+            elif r.rule is not None:  # a rule's key is (rule, event): the event is the identity
+                out.append((first, True))
+            else:
+                try:
+                    out.append((self._same_request(first, digests[i]), True))
+                except IdempotencyKeyReused as exc:
+                    out.append(exc)
+        await self.repo.add_statuses(statuses)
+        for when in due:
+            wakeup.after_commit(self.session, when)
+        return out
+
+    @staticmethod
+    def _row(
+        r: SendRequest,
+        digest: str,
+        to: Recipient,
+        content: Content,
+        headers: dict[str, str],
+        now: dt.datetime,
+    ) -> dict[str, Any]:
+        return {
             "id": new_id(),
-            "idempotency_key": key,
+            "idempotency_key": r.key,
             "request_hash": digest,
             "channel": to.channel,
-            "purpose": data.purpose,
+            "purpose": r.data.purpose,
             "recipient": to.address,
             "record_service": to.record[0],
             "record_type": to.record[1],
             "record_id": to.record[2],
             "locale": content.locale,
-            "template_key": data.template,
+            "template_key": r.data.template,
             "subject": content.subject,
             "body_text": content.text,
             "body_html": content.html,
-            "attachments": [a.model_dump() for a in data.attachments]
+            "attachments": [a.model_dump() for a in r.data.attachments]
             + ([{"headers": headers}] if headers else []),
             "status": "queued",
             "status_reason": "",
             "segments": content.segments,
-            "not_before": not_before or now,
-            "rule_id": rule.id if rule else None,
-            "source_event_id": source_event_id,
-            "created_by": who.subject,
+            "not_before": r.not_before or now,
+            "rule_id": r.rule.id if r.rule else None,
+            "source_event_id": r.source_event_id,
+            "created_by": r.who.subject,
             "created_at": now,
             "updated_at": now,
         }
-        message = await self.repo.insert_once(values)
-        if message is None:  # a concurrent request with the same key won the insert
-            assert key is not None
-            existing = await self.repo.by_key(key)
-            assert existing is not None
-            return (self._same_request(existing, digest) if strict else existing), True
-        detail = f"rule {rule.name}" if rule else f"requested by {who.subject}"
-        await self.repo.add_status(message.id, "queued", detail, at=now)
-        wakeup.after_commit(self.session, message.not_before)
-        return message, False
 
     @staticmethod
     def _same_request(existing: Message, digest: str) -> Message:

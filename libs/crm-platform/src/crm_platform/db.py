@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event, func, insert
+from sqlalchemy import DateTime, MetaData, event, func, insert, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, make_transient_to_detached, mapped_column
 from sqlalchemy.types import Uuid
 
 from crm_platform.ids import new_id
@@ -52,8 +52,14 @@ class TimestampMixin:
     )
 
 
-def create_engine(url: str, pool_size: int = 5, **kwargs: Any) -> AsyncEngine:
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **kwargs)
+def create_engine(url: str, pool_size: int = 5, *, pre_ping: bool = False, **kwargs: Any) -> AsyncEngine:
+    """The service's engine. No ping per checkout by default (a round trip per transaction): after a
+    database restart the first statement on a dead connection fails, SQLAlchemy then invalidates the
+    whole pool and the next transaction reconnects; connections are recycled every 30 minutes."""
+    kwargs.setdefault("pool_recycle", 1800)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping, **kwargs
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -72,14 +78,36 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
             raise
 
 
-async def insert_objects(session: AsyncSession, objects: Sequence[Any]) -> None:
+async def insert_objects(session: AsyncSession, objects: Sequence[Any], *, attach: bool = False) -> None:
     """INSERT new mapped objects with one Core executemany, without the ORM unit of work (for bulk
-    writes of rows the transaction will not change again). The objects stay transient."""
+    writes of rows the transaction will not change again). Python-side column defaults are applied as
+    the ORM would (to attributes never set). The objects stay transient, unless ``attach``: then they
+    join the session as persistent rows, so later changes to them are flushed as UPDATEs (a column
+    only the database fills, by a server default, is then unloaded: set it or do not read it)."""
     if not objects:
         return
     table = type(objects[0]).__table__
-    keys = [c.key for c in table.columns]
-    await session.execute(insert(table), [{k: getattr(o, k) for k in keys} for o in objects])
+    columns = list(table.columns)
+    for obj in objects:
+        state = inspect(obj).dict
+        for c in columns:
+            if c.key in state:
+                continue
+            default = c.default
+            if default is not None and default.is_scalar:
+                state[c.key] = default.arg
+            elif default is not None and default.is_callable:
+                state[c.key] = default.arg(None)
+            elif attach and c.server_default is None:
+                state[c.key] = None  # known, so never lazy-loaded (no I/O outside the event loop)
+    states = [inspect(o).dict for o in objects]
+    # a column no object set and the database fills (server_default) is left out, not sent as NULL
+    keys = [c.key for c in columns if c.server_default is None or any(c.key in st for st in states)]
+    await session.execute(insert(table), [{k: st.get(k) for k in keys} for st in states])
+    if attach:
+        for obj in objects:
+            make_transient_to_detached(obj)
+            session.add(obj)
 
 
 _AFTER_COMMIT = "crm_platform.after_commit"

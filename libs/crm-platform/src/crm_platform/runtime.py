@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from crm_platform import grpc as platform_grpc
 from crm_platform import observability as obs
 from crm_platform.auth import TokenVerifier
+from crm_platform.batching import GroupCommit
 from crm_platform.db import create_engine, session_factory, transaction
 from crm_platform.grpc_client import close_clients
 from crm_platform.http import create_app
@@ -67,9 +68,14 @@ class Runtime:
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _grpc_server: Any = None
     _health: Any = None
+    group_commits: dict[str, GroupCommit[Any, Any, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.engine = create_engine(self.settings.database_url, pool_size=self.settings.database_pool_size)
+        self.engine = create_engine(
+            self.settings.database_url,
+            pool_size=self.settings.database_pool_size,
+            pre_ping=self.settings.database_pool_pre_ping,
+        )
         self.sessions = session_factory(self.engine)
         self.verifier = TokenVerifier(self.settings)
 
@@ -88,6 +94,17 @@ class Runtime:
             yield session
         if self.relay is not None:
             self.relay.kick()
+
+    def group_commit(
+        self, name: str, run: Callable[[Any, Sequence[Any]], Any], **options: Any
+    ) -> GroupCommit[Any, Any, Any]:
+        """The process's :class:`GroupCommit` called ``name`` (made on first use with ``run``); its
+        running batches finish before the engine is disposed at stop."""
+        committer = self.group_commits.get(name)
+        if committer is None:
+            committer = GroupCommit(run, name=f"{self.name}.{name}", **options)
+            self.group_commits[name] = committer
+        return committer
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def start(self, *, grpc: bool = True, background: bool = True) -> None:
@@ -176,6 +193,8 @@ class Runtime:
         self._tasks.clear()
         if self._grpc_server is not None:
             await self._grpc_server.stop(grace=5)
+        for committer in self.group_commits.values():
+            await committer.aclose()
         await self._close_nats()
         await close_clients()
         await self.engine.dispose()

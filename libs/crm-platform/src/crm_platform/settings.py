@@ -20,6 +20,7 @@ class ServiceSettings(BaseSettings):
     env: Literal["dev", "test", "prod"] = "dev"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/crm"
     database_pool_size: int = 5
+    database_pool_pre_ping: bool = False  # ping each connection at checkout (one more round trip)
     nats_url: str = "nats://127.0.0.1:4222"
     redis_url: str = "redis://127.0.0.1:6379/0"
     http_host: str = "0.0.0.0"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from crm.leads.v1 import events_pb2
 from crm_leads.app import definition
 from crm_leads.db import tables
+from crm_leads.leads.models import Lead
 from crm_platform.auth import issue_token
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 PROBLEM = "application/problem+json"
 
@@ -128,3 +130,49 @@ async def test_health_readiness_and_metrics(crm):
     assert (
         'crm_http_requests_total{method="POST",route="/api/v1/leads",service="leads",status="201"}' in metrics
     )
+
+
+async def test_concurrent_single_creates_share_transactions_and_a_bad_one_fails_alone(crm):
+    """Group commit: 40 creates in flight at once are stored in fewer transactions than requests, each
+    caller gets its own lead (or its own 422 with unprefixed field names), and round-robin stays exact."""
+    leads = await crm.start(definition)
+    admin = leads.auth("admin", sub="boss")
+    reps = ["gc-1", "gc-2", "gc-3", "gc-4"]
+    for rep in reps:
+        r = await leads.http.put(f"/api/v1/reps/{rep}", json={"display_name": rep}, headers=admin)
+        assert r.status_code in (200, 201), r.text
+    r = await leads.http.post(
+        "/api/v1/assignment-rules",
+        json={"name": "rr", "position": 1, "strategy": "round_robin", "rep_ids": reps},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+
+    def body(i: int) -> dict[str, object]:
+        if i == 17:
+            return {"first_name": "Bad", "emails": ["not-an-email"]}
+        return {"first_name": f"G{i}", "emails": [f"g{i}@example.com"], "source": "web"}
+
+    answers = await asyncio.gather(
+        *(leads.http.post("/api/v1/leads", json=body(i), headers=admin) for i in range(40))
+    )
+    assert [a.status_code for a in answers].count(201) == 39
+    bad = answers[17]
+    assert bad.status_code == 422 and [e["field"] for e in bad.json()["errors"]] == ["emails.0"]
+    created = [a.json() for a in answers if a.status_code == 201]
+    assert sorted(x["first_name"] for x in created) == sorted(f"G{i}" for i in range(40) if i != 17)
+    assert len({x["id"] for x in created}) == 39
+    committer = leads.runtime.group_commits["create-lead"]
+    assert committer.items == 40 and committer.batches < 40
+
+    async with leads.runtime.sessions() as s:
+        owners = dict((await s.execute(select(Lead.owner_id, func.count()).group_by(Lead.owner_id))).all())
+        created_events = (
+            await s.execute(
+                select(func.count())
+                .select_from(tables.outbox)
+                .where(tables.outbox.c.subject == "crm.leads.lead.created")
+            )
+        ).scalar_one()
+    assert sorted(owners.values()) == [9, 10, 10, 10] and set(owners) == set(reps)
+    assert created_events == 39

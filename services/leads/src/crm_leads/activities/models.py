@@ -4,10 +4,11 @@ import datetime as dt
 import uuid
 
 from crm_platform.db import IdMixin, TimestampMixin
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_leads.db import Base
+from crm_leads.leads.models import lead_fk
 
 KINDS = ("note", "task", "event", "call", "email")
 
@@ -21,7 +22,7 @@ class Activity(IdMixin, TimestampMixin, Base):
         Index("ix_activity_reminder_due", "remind_at", postgresql_where="reminder_sent_at IS NULL"),
     )
 
-    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), index=True)
+    lead_id: Mapped[uuid.UUID] = mapped_column(lead_fk(), index=True)
     kind: Mapped[str] = mapped_column(String(10))
     subject: Mapped[str] = mapped_column(String(300), default="")
     body: Mapped[str] = mapped_column(Text, default="")

@@ -62,20 +62,12 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
         self.runtime = runtime
 
     def _service(self, session: Any) -> LeadService:
-        s: Any = self.runtime.settings
-        return LeadService(
-            session,
-            s.default_phone_region,
-            followup_minutes=s.first_followup_minutes,
-            serious_prospect_closed_tasks=s.serious_prospect_closed_tasks,
-        )
+        return LeadService.of(session, self.runtime.settings)
 
     async def CreateLead(
         self, request: leads_pb2.CreateLeadRequest, context: grpc.aio.ServicerContext
     ) -> leads_pb2.CreateLeadResponse:
-        data = lead_input(request.lead)
-        async with self.runtime.unit_of_work() as session:
-            lead = await self._service(session).create(data, principal())
+        lead = await LeadService.create_grouped(self.runtime, lead_input(request.lead), principal())
         return leads_pb2.CreateLeadResponse(lead=lead_to_proto(lead))
 
     async def BatchCreateLeads(

@@ -47,6 +47,12 @@ NUMBER_FIELDS = ("annual_revenue", "employee_count")
 FLAG_FIELDS = ("do_not_email", "do_not_call", "do_not_fax")
 
 
+def lead_fk() -> ForeignKey:
+    """A reference to a lead: deleted with it, checked per statement unless a transaction defers it
+    (a create writes the rows pointing at new leads before the leads: LeadRepository.defer_references)."""
+    return ForeignKey("lead.id", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE")
+
+
 class Lead(IdMixin, TimestampMixin, Base):
     __tablename__ = "lead"
     __table_args__ = (
@@ -102,7 +108,7 @@ class LeadAudit(IdMixin, Base):
 
     __tablename__ = "lead_audit"
 
-    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), index=True)
+    lead_id: Mapped[uuid.UUID] = mapped_column(lead_fk(), index=True)
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(40))
     changes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
@@ -114,10 +120,8 @@ class LeadDuplicate(Base):
 
     __tablename__ = "lead_duplicate"
 
-    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), primary_key=True)
-    duplicate_of_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("lead.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    lead_id: Mapped[uuid.UUID] = mapped_column(lead_fk(), primary_key=True)
+    duplicate_of_id: Mapped[uuid.UUID] = mapped_column(lead_fk(), primary_key=True, index=True)
     matched_on: Mapped[list[str]] = mapped_column(ARRAY(String(20)))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

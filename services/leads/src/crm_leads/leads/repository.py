@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from crm_platform.auth import Principal
-from crm_platform.db import utcnow
+from crm_platform.db import insert_objects, utcnow
 from crm_platform.ids import new_id
-from sqlalchemy import ColumnElement, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,14 @@ from crm_leads.leads.models import OPEN_STATUSES, CustomFieldDef, Lead, LeadAudi
 # Core tables for bulk writes (no ORM unit of work for rows written once)
 AUDITS: Table = LeadAudit.__table__  # type: ignore[assignment]
 LINKS: Table = LeadDuplicate.__table__  # type: ignore[assignment]
+
+# Foreign keys to lead.id (DEFERRABLE INITIALLY IMMEDIATE, migration 0005)
+LEAD_REFERENCES = (
+    "fk_activity_lead_id_lead",
+    "fk_lead_audit_lead_id_lead",
+    "fk_lead_duplicate_lead_id_lead",
+    "fk_lead_duplicate_duplicate_of_id_lead",
+)
 
 # A criterion that matches more leads than this is not discriminating (Odoo uses 20 the same way).
 MAX_MATCHES_PER_CRITERION = 20
@@ -41,6 +49,15 @@ class LeadRepository:
         self.session.add_all(leads)
         await self.session.flush()
         return leads
+
+    async def defer_references(self) -> None:
+        """Check the rows that point at leads at commit, not per statement, in this transaction: a
+        create writes its audits, duplicate links and follow-ups before the lead rows themselves."""
+        await self.session.execute(text(f"SET CONSTRAINTS {', '.join(LEAD_REFERENCES)} DEFERRED"))
+
+    async def insert_new(self, leads: list[Lead]) -> None:
+        """INSERT new leads in their final state (one statement); they then belong to the session."""
+        await insert_objects(self.session, leads, attach=True)
 
     async def get(self, lead_id: uuid.UUID, *, for_update: bool = False) -> Lead | None:
         if for_update:

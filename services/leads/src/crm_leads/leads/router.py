@@ -27,18 +27,12 @@ router = APIRouter(prefix="/api/v1", tags=["leads"])
 
 
 def lead_service(request: Request, session: DbSession) -> LeadService:
-    s = request.app.state.runtime.settings
-    return LeadService(
-        session,
-        s.default_phone_region,
-        followup_minutes=s.first_followup_minutes,
-        serious_prospect_closed_tasks=s.serious_prospect_closed_tasks,
-    )
+    return LeadService.of(session, request.app.state.runtime.settings)
 
 
 @router.post("/leads", status_code=status.HTTP_201_CREATED, response_model=LeadOut)
-async def create_lead(body: LeadCreate, request: Request, session: DbSession, user: CurrentUser) -> LeadOut:
-    return LeadOut.model_validate(await lead_service(request, session).create(body, user))
+async def create_lead(body: LeadCreate, request: Request, user: CurrentUser) -> LeadOut:
+    return LeadOut.model_validate(await LeadService.create_grouped(request.app.state.runtime, body, user))
 
 
 @router.post("/leads:batch", status_code=status.HTTP_201_CREATED, response_model=LeadBatchOut)

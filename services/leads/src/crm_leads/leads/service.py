@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crm.leads.v1 import events_pb2
 from crm_platform.auth import Principal
@@ -37,6 +37,9 @@ from crm_leads.leads.models import (
 from crm_leads.leads.repository import LeadRepository
 from crm_leads.leads.schemas import CustomFieldDefIn, LeadCreate, LeadFields, LeadUpdate, PhoneIn
 from crm_leads.worker import celery
+
+if TYPE_CHECKING:
+    from crm_platform.runtime import Runtime
 
 SCORED_FIELDS = ("first_name", "last_name", "company", "title", "emails", "phones", "source", "description")
 PLAIN_FIELDS = (*TEXT_FIELDS, *NUMBER_FIELDS, *FLAG_FIELDS, "qualified")
@@ -121,6 +124,16 @@ class LeadService:
         self.serious_after = serious_prospect_closed_tasks
         self._defs: list[CustomFieldDef] | None = None
 
+    @classmethod
+    def of(cls, session: AsyncSession, settings: Any) -> LeadService:
+        """The service with the process's settings (``LeadsSettings``)."""
+        return cls(
+            session,
+            settings.default_phone_region,
+            followup_minutes=settings.first_followup_minutes,
+            serious_prospect_closed_tasks=settings.serious_prospect_closed_tasks,
+        )
+
     async def _custom_defs(self) -> list[CustomFieldDef]:
         if self._defs is None:
             self._defs = await self.repo.custom_field_defs()
@@ -194,6 +207,20 @@ class LeadService:
     async def create(self, data: LeadCreate, who: Principal, **kw: Any) -> Lead:
         return (await self.create_many([data], who, **kw))[0]
 
+    @staticmethod
+    async def create_grouped(runtime: Runtime, data: LeadCreate, who: Principal) -> Lead:
+        """One authenticated single create (REST/gRPC), in its own transaction when the service is
+        quiet and sharing one with the single creates in flight at the same moment under load
+        (crm_platform.batching): same checks, events, assignment and answer as :meth:`create`."""
+
+        async def run(key: Principal, items: Sequence[LeadCreate]) -> list[Lead | ValidationFailed]:
+            async with runtime.unit_of_work() as session:
+                return await LeadService.of(session, runtime.settings).create_each(items, key)
+
+        committer = runtime.group_commit("create-lead", run)
+        lead: Lead = await committer.submit(who, data)
+        return lead
+
     async def create_many(
         self,
         items: Sequence[LeadCreate],
@@ -207,19 +234,60 @@ class LeadService:
         assign: bool = True,
     ) -> list[Lead]:
         """Store leads (all or none), link duplicates, emit events, assign and create follow-ups."""
-        errors: dict[str, str] = {}
-        built: list[dict[str, Any]] = []
-        defs = await self._custom_defs()
         many = len(items) > 1
+        built, item_errors = await self._prepare(items, default_region, prefixed=many)
+        errors = {k: v for errs in item_errors for k, v in errs.items()}
+        if errors:
+            raise ValidationFailed(errors)
+        return await self._store(
+            built,
+            who,
+            channel=channel,
+            source_id=source_id,
+            source_name=source_name,
+            campaign=campaign,
+            assign=assign,
+        )
+
+    async def create_each(
+        self, items: Sequence[LeadCreate], who: Principal, **kw: Any
+    ) -> list[Lead | ValidationFailed]:
+        """Store the valid ones of independent single creates in one transaction (group commit); an
+        invalid item gets its own ValidationFailed (field names without a batch prefix)."""
+        built, item_errors = await self._prepare(items, kw.pop("default_region", None), prefixed=False)
+        valid = [values for values, errors in zip(built, item_errors, strict=True) if not errors]
+        stored = iter(await self._store(valid, who, **kw))
+        return [ValidationFailed(e) if e else next(stored) for e in item_errors]
+
+    async def _prepare(
+        self, items: Sequence[LeadCreate], default_region: str | None, *, prefixed: bool
+    ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+        """Normalised column values and field errors of each item."""
+        defs = await self._custom_defs()
+        built: list[dict[str, Any]] = []
+        errors: list[dict[str, str]] = []
         for i, data in enumerate(items):
-            prefix = f"leads.{i}." if many else ""
+            prefix = f"leads.{i}." if prefixed else ""
             region = (data.default_region or default_region or self.default_region).upper()
             values, errs = self._values(data, region, prefix)
             errs.update(check_custom_fields(data.custom_fields, defs, prefix, require=True))
-            errors.update(errs)
             built.append(values)
-        if errors:
-            raise ValidationFailed(errors)
+            errors.append(errs)
+        return built, errors
+
+    async def _store(
+        self,
+        built: list[dict[str, Any]],
+        who: Principal,
+        *,
+        channel: str = "api",
+        source_id: uuid.UUID | None = None,
+        source_name: str | None = None,
+        campaign: str | None = None,
+        assign: bool = True,
+    ) -> list[Lead]:
+        if not built:
+            return []
         now = utcnow()
         is_rep = not who.is_admin and not who.is_manager
         leads = []
@@ -243,7 +311,9 @@ class LeadService:
                     updated_at=now,
                 )
             )
-        await self.repo.add_all(leads)
+        # the lead rows are written last, in their final state (owner, status): the rows that point at
+        # them (checked at commit) and the assignment go first, so a new lead is never UPDATEd
+        await self.repo.defer_references()
         matches = await self.repo.find_matches_bulk(leads)
         await self.repo.link_duplicates_bulk(matches)
         await self.repo.add_audits(
@@ -274,6 +344,7 @@ class LeadService:
             waiting = [lead for lead in leads if lead.owner_id is None]
             if waiting:
                 await AssignmentService(self.session, self.followup_minutes).assign_many(waiting, who.subject)
+        await self.repo.insert_new(leads)
         await self.session.flush()
         return leads
 

@@ -150,9 +150,9 @@ class OutboxRelay:
             error: BaseException | None = None
             for row in rows:  # sent in stream order on one connection; acks come back asynchronously
                 try:
-                    future = await self.js.publish_async(
-                        row.subject, row.payload, wait_stall=self.publish_timeout, headers=dict(row.headers)
-                    )
+                    # no wait_stall: a batch never fills nats-py's 4,000 pending slots, and a
+                    # timeout there would cost an extra asyncio task per message
+                    future = await self.js.publish_async(row.subject, row.payload, headers=dict(row.headers))
                 except Exception as exc:  # NATS down: keep this and the following rows for the next round
                     error = exc
                     break

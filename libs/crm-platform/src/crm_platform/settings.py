@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789"
@@ -33,7 +33,7 @@ class ServiceSettings(BaseSettings):
     service_token: str = DEV_SERVICE_TOKEN
     log_level: str = "INFO"
     otel_exporter: Literal["none", "console", "otlp"] = "none"
-    relay_batch_size: int = 500
+    relay_batch_size: int = Field(500, ge=1, le=4000)  # <= nats-py's pending async publishes
     relay_idle_seconds: float = 0.05
     consumer_max_deliver: int = 10
 

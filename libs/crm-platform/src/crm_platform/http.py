@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
@@ -178,7 +179,10 @@ def create_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None,
     title: str,
 ) -> FastAPI:
-    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan)
+    # FastAPI's own OpenTelemetry layer is off: RedMetrics makes the server span (named by route
+    # template) and the crm_* Prometheus metrics the dashboards read; both on would double the work
+    native_telemetry_off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan, telemetry=native_telemetry_off)
     app.state.runtime = runtime
     install_error_handlers(app)
     install_metrics(app, runtime.settings.service_name)

@@ -110,6 +110,45 @@ async def insert_objects(session: AsyncSession, objects: Sequence[Any], *, attac
             session.add(obj)
 
 
+_COALESCED = "crm_platform.coalesced_inserts"
+
+
+async def insert_rows(session: AsyncSession, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT rows (dicts with the same keys) with one executemany; inside :func:`coalesced_inserts`
+    they are only collected, and written with the block's other rows for the same table."""
+    if not rows:
+        return
+    pending: dict[Any, list[dict[str, Any]]] | None = session.info.get(_COALESCED)
+    if pending is not None:
+        pending.setdefault(table, []).extend(rows)
+        return
+    await session.execute(insert(table), list(rows))
+
+
+@asynccontextmanager
+async def coalesced_inserts(session: AsyncSession) -> AsyncIterator[None]:
+    """Rows given to :func:`insert_rows` in the block are written at its end, one INSERT per table
+    and key set, in the order given (a use case that writes audit or outbox rows in several steps
+    pays one statement per table). Nothing in the block may read those rows back. Nested blocks
+    leave the writing to the outermost; on an exception nothing is written (the transaction rolls
+    back anyway)."""
+    if _COALESCED in session.info:
+        yield
+        return
+    pending: dict[Any, list[dict[str, Any]]] = {}
+    session.info[_COALESCED] = pending
+    try:
+        yield
+    finally:
+        del session.info[_COALESCED]
+    for table, rows in pending.items():
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(tuple(row), []).append(row)
+        for group in groups.values():
+            await session.execute(insert(table), group)
+
+
 _AFTER_COMMIT = "crm_platform.after_commit"
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_platform.db import insert_rows
 from crm_platform.ids import new_id
 from crm_platform.tables import PlatformTables
 
@@ -23,7 +24,7 @@ class OutboxRepository:
 
     async def insert_many(self, rows: list[dict[str, Any]]) -> None:
         """Rows keep their order through the table's identity column (the relay publishes by it)."""
-        await self.session.execute(insert(self.t), rows)
+        await insert_rows(self.session, self.t, rows)
 
     async def claim_unpublished(self, limit: int) -> Sequence[Row[Any, Any, Any, Any]]:
         stmt = (

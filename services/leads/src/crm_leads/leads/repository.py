@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from crm_platform.auth import Principal
-from crm_platform.db import insert_objects, utcnow
+from crm_platform.db import insert_objects, insert_rows, utcnow
 from crm_platform.ids import new_id
-from sqlalchemy import ColumnElement, Table, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -197,8 +197,7 @@ class LeadRepository:
         )
 
     async def add_audits(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(insert(AUDITS), [{"id": new_id(), "at": utcnow(), **r} for r in rows])
+        await insert_rows(self.session, AUDITS, [{"id": new_id(), "at": utcnow(), **r} for r in rows])
 
     async def audit_trail(self, lead_id: uuid.UUID) -> list[LeadAudit]:
         stmt = select(LeadAudit).where(LeadAudit.lead_id == lead_id).order_by(LeadAudit.at, LeadAudit.id)

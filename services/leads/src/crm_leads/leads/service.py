@@ -15,7 +15,7 @@ from crm.leads.v1 import events_pb2
 from crm_platform.auth import Principal
 from crm_platform.celery import enqueue_after_commit
 from crm_platform.contact_points import company_key, normalise_email, normalise_phone
-from crm_platform.db import utcnow
+from crm_platform.db import coalesced_inserts, utcnow
 from crm_platform.errors import Conflict, ValidationFailed
 from crm_platform.ids import new_id
 from crm_platform.outbox import add_event, add_events
@@ -288,6 +288,19 @@ class LeadService:
     ) -> list[Lead]:
         if not built:
             return []
+        async with coalesced_inserts(self.session):  # one INSERT per table for the audits and events
+            return await self._write(built, who, channel, source_id, source_name, campaign, assign)
+
+    async def _write(
+        self,
+        built: list[dict[str, Any]],
+        who: Principal,
+        channel: str,
+        source_id: uuid.UUID | None,
+        source_name: str | None,
+        campaign: str | None,
+        assign: bool,
+    ) -> list[Lead]:
         now = utcnow()
         is_rep = not who.is_admin and not who.is_manager
         leads = []

@@ -50,7 +50,7 @@ class GroupCommit(Generic[K, T, R]):
         run: Callable[[K, Sequence[T]], Awaitable[Sequence[R | BaseException]]],
         *,
         max_batch: int = 100,
-        concurrency: int = 1,
+        concurrency: int = 2,
         name: str = "group-commit",
     ) -> None:
         if max_batch < 1 or concurrency < 1:

@@ -558,8 +558,9 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
         elapsed = max(accepted.values()) - start
         dispatch = delivered / elapsed
         # one transaction stamps one created_at on every message it queues (group commit)
-        commits = await conn.fetchval(
-            "SELECT count(DISTINCT created_at) FROM message WHERE idempotency_key LIKE '%:bench-%'"
+        commits, rounds = await conn.fetchrow(
+            "SELECT count(DISTINCT created_at), count(DISTINCT sent_at) FROM message"
+            " WHERE idempotency_key LIKE '%:bench-%'"
         )
         dup = await conn.fetchval(
             "SELECT count(*) FROM (SELECT message_id FROM delivery_attempt GROUP BY 1 HAVING count(*) > 1) x"
@@ -627,7 +628,10 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
             f"ratio {dispatch / raw:.0%} of the better raw"
         )
         print(f"  {meter.line(delivered)}; messages with >1 attempt: {dup}; duplicate e-mails: {smtp_dups}")
-        print(f"  request transactions: {commits} ({args.messages / max(1, commits):.1f} messages each)")
+        print(
+            f"  request transactions: {commits} ({args.messages / max(1, commits):.1f} messages each); "
+            f"dispatch rounds (record transactions): {rounds} ({delivered / max(1, rounds):.1f} each)"
+        )
         print(
             f"queued backlog -> SMTP accept (drain)          : {drain:8.1f} msg/s ({len(drained)} messages "
             f"queued while the workers were stopped)   ratio {drain / raw:.0%} of the better raw"

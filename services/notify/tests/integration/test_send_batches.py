@@ -10,9 +10,13 @@ from typing import Any
 
 import grpc
 from crm.notify.v1 import notify_pb2, notify_pb2_grpc
+from crm_notify.messages.grpc import send_input
 from crm_notify.messages.models import Message, MessageStatusChange
+from crm_notify.messages.service import SendRequest
+from crm_platform.auth import Principal
 from crm_platform.testing.harness import eventually
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from .test_delivery import add_provider, start
 
@@ -89,16 +93,24 @@ async def test_a_request_that_breaks_its_batch_fails_alone(crm, smtp):
     again one request at a time, and only the bad request gets an error."""
     notify = await start(crm)
     await add_provider(notify, smtp.provider())
-    stub = notify_pb2_grpc.NotifyServiceStub(notify.grpc_channel)
+    committer = notify.runtime.group_commit("send_notification", None)
+    who = Principal(subject="billing", roles=frozenset({"admin"}), is_service=True)
     good = [request(200 + i) for i in range(12)]
     bad = request(299, body_text="nul \x00 byte")
-    answers = await asyncio.gather(*(call(stub, notify, r) for r in [*good[:6], bad, *good[6:]]))
-    failed = answers[6]
-    committer = notify.runtime.group_commit("send_notification", None)
-    assert committer.items > 13  # the bad request's batch failed and its requests ran again one by one
-    assert failed is grpc.StatusCode.INVALID_ARGUMENT, failed  # a 422 from the database data error
-    oks = answers[:6] + answers[7:]
-    assert all(isinstance(a, notify_pb2.SendNotificationResponse) for a in oks), oks
+    before = committer.batches
+    # submitted in one tick: they are one batch
+    outcomes = await asyncio.gather(
+        *(committer.submit("send", SendRequest(send_input(r), who)) for r in [*good[:6], bad, *good[6:]]),
+        return_exceptions=True,
+    )
+    assert committer.batches == before + 1 + 13  # the batch, then each of its requests alone
+    assert isinstance(outcomes[6], DBAPIError), outcomes[6]
+    oks = outcomes[:6] + outcomes[7:]
+    assert all(isinstance(o, tuple) and not o[1] for o in oks), oks
+
+    # through gRPC the database's refusal is the caller's INVALID_ARGUMENT
+    stub = notify_pb2_grpc.NotifyServiceStub(notify.grpc_channel)
+    assert await call(stub, notify, bad) is grpc.StatusCode.INVALID_ARGUMENT
 
     async def all_sent() -> bool:
         return all(len(smtp.handler.to(f"batch{200 + i}@example.com")) == 1 for i in range(12))

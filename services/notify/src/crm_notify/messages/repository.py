@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
 from crm_platform.db import utcnow
-from sqlalchemy import Table, and_, or_, select, tuple_, update
+from sqlalchemy import Table, and_, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +23,6 @@ from crm_notify.messages.models import (
 
 # the tables, not the mapped classes: plain INSERTs without the ORM's bulk machinery on hot paths
 STATUS_TABLE = cast(Table, MessageStatusChange.__table__)
-ATTEMPT_TABLE = cast(Table, DeliveryAttempt.__table__)
 MESSAGE_TABLE = cast(Table, Message.__table__)
 
 
@@ -61,6 +61,40 @@ def _fill(row: dict[str, Any]) -> dict[str, Any]:
         if key not in row:
             row[key] = make(None)
     return row
+
+
+# Set-based statements of the dispatch path: one statement per batch whatever its size (arrays in, one
+# prepared statement), instead of one execution per row.
+INSERT_STATUSES = text(
+    "INSERT INTO message_status_change (id, message_id, status, detail, provider, code, at)"
+    " SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:message_id AS uuid[]), CAST(:status AS varchar[]),"
+    " CAST(:detail AS text[]), CAST(:provider AS varchar[]), CAST(:code AS varchar[]),"
+    " CAST(:at AS timestamptz[]))"
+)
+INSERT_ATTEMPTS = text(
+    "INSERT INTO delivery_attempt"
+    " (id, message_id, number, provider, outcome, code, detail, started_at, finished_at)"
+    " SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:message_id AS uuid[]), CAST(:number AS int[]),"
+    " CAST(:provider AS varchar[]), CAST(:outcome AS varchar[]), CAST(:code AS varchar[]),"
+    " CAST(:detail AS text[]), CAST(:started_at AS timestamptz[]), CAST(:finished_at AS timestamptz[]))"
+)
+MARK_SENDING = text(
+    "UPDATE message SET status = 'sending', attempts = attempts + 1, updated_at = :now"
+    " WHERE id = ANY(CAST(:ids AS uuid[]))"
+)
+MARK_SENT = text(
+    "UPDATE message AS m SET status = 'sent', status_reason = '', provider = v.provider,"
+    " provider_message_ids = ARRAY(SELECT e FROM jsonb_array_elements_text(CAST(v.ids AS jsonb))"
+    " WITH ORDINALITY AS t(e, n) ORDER BY n),"
+    " segments = v.segments, sent_at = :now, updated_at = :now"
+    " FROM unnest(CAST(:id AS uuid[]), CAST(:provider AS varchar[]), CAST(:ids AS text[]),"
+    " CAST(:segments AS int[])) AS v(id, provider, ids, segments)"
+    " WHERE m.id = v.id"
+)
+
+
+def _columns(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, list[Any]]:
+    return {k: [r[k] for r in rows] for k in keys}
 
 
 class MessageRepository:
@@ -175,17 +209,50 @@ class MessageRepository:
     async def add_statuses(self, rows: Sequence[dict[str, Any]]) -> None:
         """Many status changes in one statement; rows: message_id, status, detail, provider, code, at."""
         if rows:
-            await self.session.execute(
-                insert(STATUS_TABLE),
-                [
-                    {**r, "id": uuid.uuid4(), "detail": r["detail"][:4000], "code": r["code"][:40]}
-                    for r in rows
-                ],
-            )
+            params = _columns(rows, ("message_id", "status", "provider", "at"))
+            params["id"] = [uuid.uuid4() for _ in rows]
+            params["detail"] = [r["detail"][:4000] for r in rows]
+            params["code"] = [r["code"][:40] for r in rows]
+            await self.session.execute(INSERT_STATUSES, params)
 
     async def add_attempts(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Many delivery attempts in one statement; rows: message_id, number, provider, outcome, code,
+        detail, started_at, finished_at."""
         if rows:
-            await self.session.execute(insert(ATTEMPT_TABLE), [{**r, "id": uuid.uuid4()} for r in rows])
+            keys = (
+                "message_id",
+                "number",
+                "provider",
+                "outcome",
+                "code",
+                "detail",
+                "started_at",
+                "finished_at",
+            )
+            params = _columns(rows, keys)
+            params["id"] = [uuid.uuid4() for _ in rows]
+            await self.session.execute(INSERT_ATTEMPTS, params)
+
+    async def mark_sending(self, ids: Sequence[uuid.UUID], now: dt.datetime) -> None:
+        """Claimed messages go to "sending" with one more attempt (one statement)."""
+        if ids:
+            await self.session.execute(MARK_SENDING, {"ids": list(ids), "now": now})
+
+    async def mark_sent(
+        self, rows: Sequence[tuple[uuid.UUID, str, Sequence[str], int]], now: dt.datetime
+    ) -> None:
+        """Messages accepted by their provider: (id, provider, provider message ids, segments) each."""
+        if rows:
+            await self.session.execute(
+                MARK_SENT,
+                {
+                    "id": [r[0] for r in rows],
+                    "provider": [r[1] for r in rows],
+                    "ids": [json.dumps(list(r[2])) for r in rows],
+                    "segments": [r[3] for r in rows],
+                    "now": now,
+                },
+            )
 
     async def add_attempt(self, values: dict[str, Any]) -> None:
         await self.session.execute(insert(DeliveryAttempt).values(id=uuid.uuid4(), **values))

@@ -25,6 +25,7 @@ from crm_platform.errors import DomainError, ValidationFailed
 from crm_platform.ids import new_id
 from crm_platform.outbox import add_event, add_events
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from crm_notify.addresses import guess_channel, normalise
 from crm_notify.consent.service import ConsentService, Decision, unsubscribe_token
@@ -587,8 +588,12 @@ class DispatchService:
                     ProviderRef(p.name, p.kind, dict(p.config), p.updated_at, p.rate_per_second)
                     for p in await ProviderRepository(self.session).for_channel(message.channel)
                 ]
-            message.status, message.attempts, message.updated_at = "sending", message.attempts + 1, now
+            # in memory as stored by mark_sending below (one statement for the batch, no ORM flush)
+            set_committed_value(message, "status", "sending")
+            set_committed_value(message, "attempts", message.attempts + 1)
+            set_committed_value(message, "updated_at", now)
             batch.claims.append(_claim(message, providers[message.channel]))
+        await self.repo.mark_sending([c.message_id for c in batch.claims], now)
         await self.repo.add_statuses(statuses)
         await add_events(self.session, tables, outbox, producer="notify")
         return batch
@@ -637,10 +642,14 @@ class DispatchService:
                 }
                 for a in outcome.attempts
             )
-            result = self._apply(message, outcome, now, statuses, outbox)
-            if result[0] == "sent":
+            if outcome.kind == "sent":
+                out.append(self._sent(message, outcome, now, statuses, outbox))
                 sent.append(message)
-            out.append(result)
+            else:
+                out.append(self._apply(message, outcome, now, statuses, outbox))
+        await self.repo.mark_sent(
+            [(m.id, m.provider or "", m.provider_message_ids, m.segments) for m in sent], now
+        )
         await self.repo.add_attempts(attempts)
         await self.repo.add_statuses(statuses)
         await add_events(self.session, tables, outbox, producer="notify")
@@ -656,6 +665,31 @@ class DispatchService:
         return out
 
     @staticmethod
+    def _sent(
+        message: Message,
+        outcome: Outcome,
+        now: dt.datetime,
+        statuses: list[dict[str, Any]],
+        outbox: list[tuple[str, Any, str]],
+    ) -> tuple[str, dt.datetime | None]:
+        """An accepted attempt: the message as :meth:`MessageRepository.mark_sent` stores it (one
+        statement for the batch, not an ORM flush per message), its status row and event."""
+        last = outcome.attempts[-1] if outcome.attempts else None
+        for key, value in (
+            ("status", "sent"),
+            ("status_reason", ""),
+            ("provider", outcome.provider),
+            ("provider_message_ids", list(outcome.provider_message_ids)),
+            ("segments", outcome.segments),
+            ("sent_at", now),
+            ("updated_at", now),
+        ):
+            set_committed_value(message, key, value)
+        statuses.append(_status(message.id, "sent", last.detail if last else "", now, outcome.provider))
+        outbox.append((events.MESSAGE_SENT, events.sent(message), str(message.id)))
+        return "sent", None
+
+    @staticmethod
     def _apply(
         message: Message,
         outcome: Outcome,
@@ -663,17 +697,10 @@ class DispatchService:
         statuses: list[dict[str, Any]],
         outbox: list[tuple[str, Any, str]],
     ) -> tuple[str, dt.datetime | None]:
-        """The state machine of one attempt's outcome (sent / rate limited / failed / dead / retrying)."""
+        """The state machine of one attempt's outcome that was not accepted (rate limited / failed / dead /
+        retrying; accepted ones: :meth:`_sent`)."""
         last = outcome.attempts[-1] if outcome.attempts else None
         message.updated_at = now
-        if outcome.kind == "sent":
-            message.status, message.status_reason = "sent", ""
-            message.provider = outcome.provider
-            message.provider_message_ids = list(outcome.provider_message_ids)
-            message.segments, message.sent_at = outcome.segments, now
-            statuses.append(_status(message.id, "sent", last.detail if last else "", now, outcome.provider))
-            outbox.append((events.MESSAGE_SENT, events.sent(message), str(message.id)))
-            return "sent", None
         if outcome.kind == "rate_limited":
             message.status, message.attempts = "queued", message.attempts - 1
             message.not_before = now + dt.timedelta(seconds=outcome.wait)

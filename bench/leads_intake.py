@@ -751,6 +751,17 @@ def report(results: list[Result], args: argparse.Namespace, servers: Servers, to
             f"({'round-robin exact' if fair else 'NOT EXACT'})"
             + (f"; {r.window.errors} failed calls" if r.window.errors else "")
         )
+        if r.cpu and r.window.leads and r.raw and r.raw.seconds:
+            # what the machine's cores allow at this cost even if nothing else (NATS, the load
+            # generator, the relay's acks) needed CPU: the bound a target above it cannot beat
+            cost = (r.cpu.service + r.cpu.postgres) / r.window.leads
+            cores = os.cpu_count() or 1
+            ceiling = cores / cost if cost else 0.0
+            raw_rate = r.raw.leads / r.raw.seconds
+            print(
+                f"{'':12} CPU ceiling: {cores} cores / {cost * 1000:.2f} ms (service + PostgreSQL) per "
+                f"lead = {ceiling:,.0f} leads/s = {ceiling / raw_rate:.2f} of raw"
+            )
     print(f"whole run {total:.0f}s")
 
 

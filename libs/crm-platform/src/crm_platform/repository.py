@@ -16,6 +16,9 @@ from crm_platform.db import insert_rows
 from crm_platform.ids import new_id
 from crm_platform.tables import PlatformTables
 
+# session.info key: this transaction wrote outbox rows (the edge then wakes the relay after the commit)
+OUTBOX_WRITTEN = "crm_platform.outbox_written"
+
 
 class OutboxRepository:
     def __init__(self, session: AsyncSession, tables: PlatformTables) -> None:
@@ -24,6 +27,8 @@ class OutboxRepository:
 
     async def insert_many(self, rows: list[dict[str, Any]]) -> None:
         """Rows keep their order through the table's identity column (the relay publishes by it)."""
+        if rows:
+            self.session.info[OUTBOX_WRITTEN] = True
         await insert_rows(self.session, self.t, rows)
 
     async def claim_unpublished(self, limit: int) -> Sequence[Row[Any, Any, Any, Any]]:

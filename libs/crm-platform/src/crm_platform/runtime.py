@@ -27,6 +27,7 @@ from crm_platform.http import create_app
 from crm_platform.inbox import Consumer, Subscription
 from crm_platform.nats import connect, ensure_stream
 from crm_platform.outbox import OutboxRelay
+from crm_platform.repository import OUTBOX_WRITTEN
 from crm_platform.settings import ServiceSettings
 from crm_platform.tables import PlatformTables
 
@@ -89,10 +90,10 @@ class Runtime:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """The edge's transaction: commit on success, then wake the relay to publish new events."""
+        """The edge's transaction: commit on success, then wake the relay if it wrote events."""
         async with transaction(self.sessions) as session:
             yield session
-        if self.relay is not None:
+        if self.relay is not None and session.info.get(OUTBOX_WRITTEN):
             self.relay.kick()
 
     def group_commit(

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 from crm.notify.v1 import notify_pb2, notify_pb2_grpc
-from crm_platform.db import transaction
 from crm_platform.errors import ValidationFailed
 from crm_platform.grpc import Registration, principal
 from crm_platform.ids import parse_id
@@ -125,9 +124,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     async def _send_batch(
         self, _: str, requests: Sequence[SendRequest]
     ) -> list[tuple[Message, bool] | Exception]:
-        # A send writes no outbox event: the batch commits without waking the outbox relay (which
-        # runtime.unit_of_work does after every commit, here for an empty claim transaction per batch).
-        async with transaction(self.runtime.sessions) as session:
+        async with self.runtime.unit_of_work() as session:  # wakes the relay only if events were written
             return await MessageService(session).send_many(requests)
 
     async def SendNotification(

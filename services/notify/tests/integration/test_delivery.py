@@ -6,27 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_notify.app import definition
 from crm_platform.testing.harness import eventually
+from notify_support.api import add_provider, send, start
 from sqlalchemy import select
 
 PERSIAN_71 = "سلام " + "ب" * 66  # 71 characters, UCS-2: two segments
-
-
-async def start(crm: Any) -> Any:
-    return await crm.start(definition, celery_worker=True)
-
-
-async def add_provider(notify: Any, body: dict[str, Any]) -> dict[str, Any]:
-    r = await notify.http.post("/api/v1/providers", json=body, headers=notify.auth("admin"))
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-async def send(notify: Any, body: dict[str, Any], role: str = "admin") -> dict[str, Any]:
-    r = await notify.http.post("/api/v1/notifications", json=body, headers=notify.auth(role))
-    assert r.status_code == 202, r.text
-    return r.json()
 
 
 async def wait_status(notify: Any, message_id: str, *statuses: str, timeout: float = 20.0) -> dict[str, Any]:

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crm_notify.app import definition
 from crm_notify.providers.base import Document, Outbound, PermanentError, TransientError
 from crm_notify.providers.hylafax import HylafaxAdapter
 from crm_platform.testing.harness import eventually
 from notify_support import hylafax as hfx
+from notify_support.api import add_provider, send, start
 from sqlalchemy import select
 
 PENDING = ("READY", "BLOCKED", "PENDING", "SLEEPING", "SUSPENDED")
@@ -32,22 +32,6 @@ def hylafax() -> Iterator[hfx.HylafaxServer]:
         pytest.skip(reason)
     with hfx.HylafaxServer() as server:
         yield server
-
-
-async def start(crm: Any) -> Any:
-    return await crm.start(definition, celery_worker=True)
-
-
-async def add_provider(notify: Any, body: dict[str, Any]) -> dict[str, Any]:
-    r = await notify.http.post("/api/v1/providers", json=body, headers=notify.auth("admin"))
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-async def send(notify: Any, body: dict[str, Any]) -> dict[str, Any]:
-    r = await notify.http.post("/api/v1/notifications", json=body, headers=notify.auth("admin"))
-    assert r.status_code == 202, r.text
-    return r.json()
 
 
 async def history(notify: Any, message_id: str) -> dict[str, Any]:

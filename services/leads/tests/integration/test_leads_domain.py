@@ -93,6 +93,47 @@ async def test_duplicates_are_linked_never_dropped(crm):
     assert len(listed) == 3
 
 
+async def test_a_value_shared_by_too_many_leads_is_not_a_duplicate_criterion(crm):
+    """A switchboard number or a generic company name on more than 20 leads links nothing; the other
+    criteria of the same lead still do, and a merged lead is never a duplicate candidate."""
+    leads = await crm.start(definition)
+    admin = leads.auth("admin")
+    r = await leads.http.post(
+        "/api/v1/leads:batch",
+        json={
+            "leads": [
+                {"first_name": f"S{i}", "company": "Generic Co", "phones": [{"number": "021 1111 0000"}]}
+                for i in range(21)
+            ]
+        },
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    own = await _create(leads, {"first_name": "Own", "emails": ["own@acme.ir"]}, admin)
+    newcomer = await _create(
+        leads,
+        {
+            "first_name": "New",
+            "company": "GENERIC CO",
+            "phones": [{"number": "+98 21 1111 0000"}],
+            "emails": ["Own@acme.ir"],
+        },
+        admin,
+    )
+    r = await leads.http.get(f"/api/v1/leads/{newcomer['id']}/duplicates", headers=admin)
+    assert {x["duplicate_of_id"]: x["matched_on"] for x in r.json()} == {own["id"]: ["email"]}
+
+    few = (await leads.http.get("/api/v1/leads?q=generic&limit=5", headers=admin)).json()["items"]
+    assert len(few) == 5
+    pair = await _create(leads, {"first_name": "P", "company": "Rare Co"}, admin)
+    async with leads.runtime.sessions() as s:
+        await s.execute(update(Lead).where(Lead.id == pair["id"]).values(status="merged"))
+        await s.commit()
+    later = await _create(leads, {"first_name": "Q", "company": "rare co"}, admin)
+    r = await leads.http.get(f"/api/v1/leads/{later['id']}/duplicates", headers=admin)
+    assert r.json() == []
+
+
 async def test_merge_keeps_non_empty_fields_contacts_activities_and_history(crm):
     leads = await crm.start(definition)
     admin = leads.auth("admin")

@@ -10,7 +10,22 @@ from typing import Any
 from crm_platform.auth import Principal
 from crm_platform.db import insert_objects, insert_rows, utcnow
 from crm_platform.ids import new_id
-from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    Table,
+    Uuid,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +45,40 @@ LEAD_REFERENCES = (
 
 # A criterion that matches more leads than this is not discriminating (Odoo uses 20 the same way).
 MAX_MATCHES_PER_CRITERION = 20
+
+
+# Earlier leads sharing an e-mail, a phone or a company key with a batch of new ones, at most `most`
+# per value (the caller drops values with more: not discriminating). One prepared statement whatever the
+# batch; the array overlaps use the GIN indexes, the company key its b-tree.
+MATCHES = text(
+    """
+    SELECT id, kind, value FROM (
+      SELECT m.id, m.kind, m.value, row_number() OVER (PARTITION BY m.kind, m.value) AS n
+      FROM (
+        SELECT l.id, 'email' AS kind, e.value
+        FROM lead l CROSS JOIN LATERAL unnest(l.emails) AS e(value)
+        WHERE l.emails && :emails AND e.value = ANY(:emails)
+          AND l.status <> 'merged' AND l.id <> ALL(:ids)
+        UNION ALL
+        SELECT l.id, 'phone', p.value
+        FROM lead l CROSS JOIN LATERAL unnest(l.phone_numbers) AS p(value)
+        WHERE l.phone_numbers && :phones AND p.value = ANY(:phones)
+          AND l.status <> 'merged' AND l.id <> ALL(:ids)
+        UNION ALL
+        SELECT l.id, 'company', l.company_key
+        FROM lead l
+        WHERE l.company_key = ANY(:companies) AND l.status <> 'merged' AND l.id <> ALL(:ids)
+      ) m
+    ) ranked
+    WHERE n <= :most
+    """
+).bindparams(
+    bindparam("ids", type_=ARRAY(Uuid)),
+    bindparam("emails", type_=ARRAY(String(320))),
+    bindparam("phones", type_=ARRAY(String(32))),
+    bindparam("companies", type_=ARRAY(String(300))),
+    bindparam("most", type_=Integer),
+)
 
 
 def visible_to(who: Principal) -> ColumnElement[bool]:
@@ -104,38 +153,20 @@ class LeadRepository:
         return list((await self.session.scalars(stmt)).all())
 
     async def find_matches_bulk(self, leads: Sequence[Lead]) -> dict[uuid.UUID, dict[uuid.UUID, set[str]]]:
-        """Duplicate candidates of new leads among earlier ones, in three queries for the whole batch.
+        """Duplicate candidates of new leads among earlier ones, in one statement for the whole batch.
 
         A criterion value shared by more than MAX_MATCHES_PER_CRITERION leads is not discriminating
         and is ignored (a generic company name, a switchboard number)."""
-        ids = [x.id for x in leads]
-        probes: list[tuple[str, Any, ColumnElement[bool], list[Any]]] = []
-        emails = sorted({e for x in leads for e in x.emails})
-        phones = sorted({p for x in leads for p in x.phone_numbers})
-        companies = sorted({x.company_key for x in leads if x.company_key})
-        if emails:
-            probes.append(("email", func.unnest(Lead.emails), Lead.emails.overlap(emails), emails))
-        if phones:
-            probes.append(
-                ("phone", func.unnest(Lead.phone_numbers), Lead.phone_numbers.overlap(phones), phones)
-            )
-        if companies:
-            probes.append(("company", Lead.company_key, Lead.company_key.in_(companies), companies))
+        params = {
+            "ids": [x.id for x in leads],
+            "emails": sorted({e for x in leads for e in x.emails}),
+            "phones": sorted({p for x in leads for p in x.phone_numbers}),
+            "companies": sorted({x.company_key for x in leads if x.company_key}),
+            "most": MAX_MATCHES_PER_CRITERION + 1,
+        }
         owners: dict[tuple[str, Any], list[uuid.UUID]] = {}
-        for name, value_expr, condition, wanted in probes:
-            sub = (
-                select(Lead.id.label("id"), value_expr.label("value"))
-                .where(condition, Lead.status != "merged", Lead.id.not_in(ids))
-                .subquery()
-            )
-            ranked = (
-                select(sub.c.id, sub.c.value, func.row_number().over(partition_by=sub.c.value).label("n"))
-                .where(sub.c.value.in_(wanted))
-                .subquery()
-            )
-            stmt = select(ranked.c.id, ranked.c.value).where(ranked.c.n <= MAX_MATCHES_PER_CRITERION + 1)
-            for lead_id, value in (await self.session.execute(stmt)).all():
-                owners.setdefault((name, value), []).append(lead_id)
+        for lead_id, kind, value in (await self.session.execute(MATCHES, params)).all():
+            owners.setdefault((kind, value), []).append(lead_id)
         result: dict[uuid.UUID, dict[uuid.UUID, set[str]]] = {}
         for lead in leads:
             found: dict[uuid.UUID, set[str]] = {}

@@ -56,8 +56,14 @@ def lead_fk() -> ForeignKey:
 class Lead(IdMixin, TimestampMixin, Base):
     __tablename__ = "lead"
     __table_args__ = (
-        Index("ix_lead_emails", "emails", postgresql_using="gin"),
-        Index("ix_lead_phone_numbers", "phone_numbers", postgresql_using="gin"),
+        # no pending list: every create probes these right after other creates (migration 0006)
+        Index("ix_lead_emails", "emails", postgresql_using="gin", postgresql_with={"fastupdate": "off"}),
+        Index(
+            "ix_lead_phone_numbers",
+            "phone_numbers",
+            postgresql_using="gin",
+            postgresql_with={"fastupdate": "off"},
+        ),
         Index("ix_lead_company_key", "company_key"),
     )
 

@@ -35,7 +35,13 @@ class Message(IdMixin, TimestampMixin, Base):
         Index("ix_message_due", "not_before", postgresql_where="status IN ('queued','deferred','retrying')"),
         Index("ix_message_sending", "updated_at", postgresql_where="status = 'sending'"),
         Index("ix_message_status_created", "status", "created_at"),
-        Index("ix_message_provider_ids", "provider_message_ids", postgresql_using="gin"),
+        # no pending list: receipts look messages up as fast as sends add ids (migration 0003)
+        Index(
+            "ix_message_provider_ids",
+            "provider_message_ids",
+            postgresql_using="gin",
+            postgresql_with={"fastupdate": "off"},
+        ),
     )
 
     idempotency_key: Mapped[str | None] = mapped_column(String(300), unique=True)

@@ -3,6 +3,7 @@ time, templates render per locale with 422 for missing variables, and the gRPC e
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from crm.leads.v1 import events_pb2, leads_pb2
 from crm.notify.v1 import notify_pb2, notify_pb2_grpc
 from crm_notify.app import definition
+from crm_notify.directory import events as directory_events
 from crm_platform.testing.harness import eventually
 
 from .test_delivery import add_provider, send, start, wait_status
@@ -134,6 +136,64 @@ async def test_status_change_sends_nurturing_to_the_lead_and_respects_conditions
     assert smtp.handler.to("reza@example.com")[0].message["Subject"] == "Thank you for your interest, Reza"
     r = await notify.http.get("/api/v1/notifications", headers=notify.auth("admin"))
     assert len(r.json()["items"]) == 1  # the junk status matched no rule
+
+
+async def test_a_message_to_the_lead_waits_for_the_leads_data_when_its_event_comes_first(crm, smtp):
+    """leads publishes created, assigned and status_changed together. If the status change is handled
+    while notify's directory does not know the lead yet, the rule waits for a redelivery instead of
+    rendering "Thank you for your interest, " (the directory could commit the lead between the rule's
+    read and the address look-up); after LEAD_WAIT_DELIVERIES deliveries it goes on (nothing dropped)."""
+    from crm_notify.directory.exceptions import LeadNotProjectedYet
+    from crm_notify.directory.service import DirectoryService
+    from crm_notify.messages.service import LEAD_WAIT_DELIVERIES, MessageService
+
+    notify = await start(crm)
+    await add_provider(notify, smtp.provider())
+    await rule(
+        notify,
+        name="nurture",
+        event_subject="crm.leads.lead.status_changed",
+        conditions=[{"field": "new_status", "op": "in", "value": ["serious_prospect"]}],
+        template_key="lead_nurture",
+        channel="email",
+        recipient="lead",
+        purpose="service",
+    )
+    lead_id = str(uuid.uuid4())
+    event = {"lead_id": lead_id, "old_status": "new", "new_status": "serious_prospect"}
+    for delivery in range(1, LEAD_WAIT_DELIVERIES):
+        with pytest.raises(LeadNotProjectedYet, match="not in the directory yet"):
+            async with notify.runtime.unit_of_work() as s:
+                await MessageService(s).from_event(
+                    "crm.leads.lead.status_changed", event, "ev-1", deliveries=delivery
+                )
+    async with notify.runtime.unit_of_work() as s:  # the lead.created event is applied meanwhile
+        lead = leads_pb2.Lead(id=lead_id, first_name="Sara", emails=["sara@example.com"], country="GB")
+        await DirectoryService(s).project_lead(directory_events.lead_values(lead), dt.datetime.now(dt.UTC))
+    async with notify.runtime.unit_of_work() as s:
+        [message] = await MessageService(s).from_event(
+            "crm.leads.lead.status_changed", event, "ev-1", deliveries=LEAD_WAIT_DELIVERIES
+        )
+    await wait_status(notify, str(message.id), "sent")
+    [mail] = smtp.handler.to("sara@example.com")
+    assert mail.message["Subject"] == "Thank you for your interest, Sara"
+
+    # a rule to someone else (the owner) never waits for the lead's data
+    await rule(
+        notify,
+        name="tell the owner",
+        event_subject="crm.leads.lead.assigned",
+        template_key="lead_assigned",
+        channel="email",
+        recipient="owner",
+        purpose="service",
+    )
+    unknown = str(uuid.uuid4())
+    async with notify.runtime.unit_of_work() as s:
+        out = await MessageService(s).from_event(
+            "crm.leads.lead.assigned", {"lead_id": unknown, "owner_id": "rep-9"}, "ev-2", deliveries=1
+        )
+    assert len(out) == 1
 
 
 async def test_consent_double_opt_in_unsubscribe_and_quiet_hours(crm, smtp):

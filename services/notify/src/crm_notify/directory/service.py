@@ -175,6 +175,7 @@ class DirectoryService:
             pass
         return {
             "id": lead_id,
+            "known": lead is not None,
             "name": lead.name if lead else "",
             "company": lead.company if lead else "",
             "status": lead.status if lead else "",

@@ -130,6 +130,10 @@ class Outcome:
     wait: float = 0.0
 
 
+# deliveries of an event a rule addressed to the lead waits for the lead's data (see from_event)
+LEAD_WAIT_DELIVERIES = 3
+
+
 class MessageService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -343,13 +347,25 @@ class MessageService:
             )
         return message  # type: ignore[return-value]
 
-    async def from_event(self, subject: str, data: dict[str, Any], event_id: str) -> list[Message]:
-        """Apply every enabled rule of ``subject`` whose conditions hold; one message per (rule, event)."""
+    async def from_event(
+        self, subject: str, data: dict[str, Any], event_id: str, deliveries: int = LEAD_WAIT_DELIVERIES
+    ) -> list[Message]:
+        """Apply every enabled rule of ``subject`` whose conditions hold; one message per (rule, event).
+
+        A message to the lead itself is rendered with what notify knows of the lead; leads publishes a
+        lead's created, assigned and status-changed events together and notify's directory may not
+        have applied the first yet. Until the ``LEAD_WAIT_DELIVERIES``-th delivery of the event such a
+        rule raises :class:`LeadNotProjectedYet` (the consumer redelivers after 1 s, then 5 s); after that
+        the message goes out with what is known (never dropped)."""
         service = Principal(subject="rule", roles=frozenset({"admin"}), is_service=True)
         out: list[Message] = []
         rules = await RuleService(self.session).matching(subject, data)
         if rules and data.get("lead_id") and "lead" not in data:
-            data = {**data, "lead": await DirectoryService(self.session).lead_summary(str(data["lead_id"]))}
+            summary = await DirectoryService(self.session).lead_summary(str(data["lead_id"]))
+            to_lead = any(rule.recipient == "lead" for rule in rules)
+            if to_lead and not summary["known"] and deliveries < LEAD_WAIT_DELIVERIES:
+                raise LeadNotProjectedYet(f"lead {data['lead_id']} not in the directory yet ({subject})")
+            data = {**data, "lead": summary}
         for rule in rules:
             request = self._rule_request(rule, data, event_id)
             if request is None:

@@ -12,7 +12,7 @@ from crm_notify.rules.events import RULE_EVENTS, event_data
 
 
 async def on_rule_event(session: AsyncSession, event: Any, ctx: EventContext) -> None:
-    await MessageService(session).from_event(ctx.subject, event_data(event), ctx.event_id)
+    await MessageService(session).from_event(ctx.subject, event_data(event), ctx.event_id, ctx.deliveries)
 
 
 subscriptions: list[Subscription[Any]] = [

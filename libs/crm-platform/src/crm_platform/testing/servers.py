@@ -1,8 +1,15 @@
 """Where test servers come from: URLs in the environment, else testcontainers when a Docker engine
-answers, else embedded servers from PyPI wheels. Integration tests are never skipped for lack of one."""
+answers, else embedded servers from PyPI wheels. Integration tests are never skipped for lack of one.
+
+Databases and Celery queues are private to a test run (names carry the pid), but JetStream streams are
+not: each test starts by deleting the CRM_* streams (harness.reset_nats). A run therefore takes the
+NATS of CRM_NATS_URL only while no other test run on this machine uses it (an exclusive file lock per
+URL); a second, concurrent run gets an embedded NATS of its own instead of breaking the first."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import logging
 import os
 import tempfile
@@ -63,6 +70,19 @@ def _from_embedded(kind: str, stack: ExitStack, root: Path) -> str:
     return server.url
 
 
+def _claim_shared(url: str, stack: ExitStack) -> bool:
+    """Hold an exclusive lock on ``url`` for this test run; False when another run holds it."""
+    path = Path(tempfile.gettempdir()) / f"crm-test-nats-{hashlib.sha1(url.encode()).hexdigest()[:12]}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    stack.callback(os.close, fd)  # closing the descriptor releases the lock
+    return True
+
+
 def resolve_servers(stack: ExitStack) -> ServerUrls:
     env = {"postgres": "CRM_POSTGRES_URL", "nats": "CRM_NATS_URL", "redis": "CRM_REDIS_URL"}
     urls: dict[str, str] = {}
@@ -71,9 +91,11 @@ def resolve_servers(stack: ExitStack) -> ServerUrls:
     root: Path | None = None
     for kind, var in env.items():
         value = os.environ.get(var)
-        if value:
+        if value and (kind != "nats" or _claim_shared(value, stack)):
             urls[kind], origin[kind] = value, "environment"
             continue
+        if value:
+            log.warning("%s is in use by another test run on this machine; using a private NATS", value)
         if docker_ok is None:
             docker_ok = _docker_answers()
         if docker_ok:

@@ -9,7 +9,8 @@ trips, unit of work, events, a commit). Under load many such requests are in fli
 - ``run(key, items)`` handles one batch in one transaction and answers per item: a result, or an
   exception for that item alone (e.g. its validation errors) that only its caller sees;
 - when a whole batch fails (the transaction rolled back), every item is run again on its own, so one
-  bad request never fails the others and nothing is lost or half-written;
+  bad request never fails the others and nothing is lost or half-written; unless the database could
+  not be reached (connection refused or lost, timeout): then every caller gets that error at once;
 - items with different keys (e.g. different principals) never share a batch.
 
 A caller that is cancelled while its item is in a batch does not stop the batch: as with a request whose
@@ -95,8 +96,9 @@ class GroupCommit(Generic[K, T, R]):
             if len(outcomes) != len(batch):
                 raise RuntimeError(f"{self.name}: {len(outcomes)} results for {len(batch)} items")
         except Exception as exc:
-            if len(batch) == 1:
-                _settle(batch[0][1], exc)
+            if len(batch) == 1 or _unreachable(exc):
+                for _, fut in batch:  # the database is gone: N single retries would only wait N times
+                    _settle(fut, exc)
                 return
             log.info("%s: a batch of %d failed (%s); running it item by item", self.name, len(batch), exc)
             for one in batch:
@@ -113,6 +115,15 @@ class GroupCommit(Generic[K, T, R]):
         """Wait for the batches that are running (call before the database engine is disposed)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """The batch failed for want of its database (not because of an item): no retry item by item."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    if getattr(exc, "connection_invalidated", False):  # sqlalchemy DBAPIError on a lost connection
+        return True
+    return type(exc).__name__ == "InterfaceError"  # sqlalchemy / asyncpg: no usable connection
 
 
 def _settle(fut: asyncio.Future[R], outcome: R | BaseException) -> None:

@@ -109,6 +109,24 @@ async def test_a_cancelled_caller_does_not_cancel_the_batch_of_the_others() -> N
     assert "w0" in store.committed  # its write stands, as a request whose client went away after commit
 
 
+async def test_an_unreachable_database_fails_the_batch_at_once_without_retries_item_by_item() -> None:
+    calls: list[list[str]] = []
+
+    async def run(key: str, items: Sequence[str]) -> list[str | BaseException]:
+        calls.append(list(items))
+        await asyncio.sleep(0.01)
+        raise ConnectionRefusedError("connect call failed")
+
+    gc = GroupCommit(run, concurrency=1)
+    first = asyncio.create_task(gc.submit("k", "a"))
+    await asyncio.sleep(0)
+    results = await asyncio.gather(*(gc.submit("k", n) for n in "bcd"), return_exceptions=True)
+    assert all(isinstance(r, ConnectionRefusedError) for r in results)
+    with pytest.raises(ConnectionRefusedError):
+        await first
+    assert calls == [["a"], ["b", "c", "d"]]  # one attempt per batch, no single retries
+
+
 def test_bad_options_are_refused() -> None:
     with pytest.raises(ValueError):
         GroupCommit(Store().run, max_batch=0)

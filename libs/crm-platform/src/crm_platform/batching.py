@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from crm_platform.errors import unreachable
+
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
 R = TypeVar("R")
@@ -96,7 +98,7 @@ class GroupCommit(Generic[K, T, R]):
             if len(outcomes) != len(batch):
                 raise RuntimeError(f"{self.name}: {len(outcomes)} results for {len(batch)} items")
         except Exception as exc:
-            if len(batch) == 1 or _unreachable(exc):
+            if len(batch) == 1 or unreachable(exc):
                 for _, fut in batch:  # the database is gone: N single retries would only wait N times
                     _settle(fut, exc)
                 return
@@ -115,15 +117,6 @@ class GroupCommit(Generic[K, T, R]):
         """Wait for the batches that are running (call before the database engine is disposed)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-
-def _unreachable(exc: BaseException) -> bool:
-    """The batch failed for want of its database (not because of an item): no retry item by item."""
-    if isinstance(exc, OSError | TimeoutError):
-        return True
-    if getattr(exc, "connection_invalidated", False):  # sqlalchemy DBAPIError on a lost connection
-        return True
-    return type(exc).__name__ == "InterfaceError"  # sqlalchemy / asyncpg: no usable connection
 
 
 def _settle(fut: asyncio.Future[R], outcome: R | BaseException) -> None:

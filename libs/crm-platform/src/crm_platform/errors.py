@@ -61,6 +61,32 @@ class NotImplementedYet(DomainError):
     title = "Not implemented yet"
 
 
+class Unavailable(DomainError):
+    """A backing service (the database, a broker) cannot be reached right now: retry later
+    (503 with Retry-After / UNAVAILABLE)."""
+
+    http_status = 503
+    type_slug = "unavailable"
+    title = "Service unavailable"
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The operation failed for want of a backing service (connection refused or lost, timeout),
+    not because of its input."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    if getattr(exc, "connection_invalidated", False):  # sqlalchemy DBAPIError on a lost connection
+        return True
+    return type(exc).__name__ in ("InterfaceError", "ConnectionDoesNotExistError", "CannotConnectNowError")
+
+
+def infrastructure_error(exc: BaseException) -> Unavailable | None:
+    """Map a failure to reach a backing service to a 503 / UNAVAILABLE, whatever library raised it."""
+    if unreachable(exc):
+        return Unavailable("a backing service is not reachable right now; retry later")
+    return None
+
+
 class PermanentEventError(Exception):
     """Raised by an event handler when a message can never be processed (poison): it is terminated."""
 

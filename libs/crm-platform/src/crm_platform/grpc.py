@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind
 
 from crm_platform import observability as obs
 from crm_platform.auth import Principal, TokenVerifier
-from crm_platform.errors import DomainError, ValidationFailed, client_data_error
+from crm_platform.errors import DomainError, ValidationFailed, client_data_error, infrastructure_error
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +106,10 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
                 code = context.code() or code  # type: ignore[assignment]
                 raise
             except Exception as exc:
-                invalid = client_data_error(exc)
-                if invalid is not None:
-                    code, trailers = status_for(invalid)
-                    await context.abort(code, invalid.detail, trailing_metadata=trailers)
+                mapped = client_data_error(exc) or infrastructure_error(exc)
+                if mapped is not None:
+                    code, trailers = status_for(mapped)
+                    await context.abort(code, mapped.detail, trailing_metadata=trailers)
                 code = grpc.StatusCode.INTERNAL
                 log.exception("unhandled error in %s", method)
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")

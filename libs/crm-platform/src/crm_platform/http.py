@@ -21,7 +21,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_platform import observability as obs
 from crm_platform.auth import Principal
-from crm_platform.errors import PROBLEM_BASE, DomainError, ValidationFailed, client_data_error
+from crm_platform.errors import (
+    PROBLEM_BASE,
+    DomainError,
+    ValidationFailed,
+    client_data_error,
+    infrastructure_error,
+)
 
 if TYPE_CHECKING:
     from crm_platform.runtime import Runtime
@@ -120,12 +126,32 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse | None:
+        down = infrastructure_error(exc)
+        if down is None:
+            return None
+        log.warning("%s %s: backing service unreachable: %r", request.method, _route(request), exc)
+        response = await _domain(request, down)
+        response.headers["Retry-After"] = "1"
+        return response
+
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         invalid = client_data_error(exc)
         if invalid is not None:  # e.g. U+0000 in text: the client's data, not a server fault
             return await _domain(request, invalid)
+        down = await _unavailable(request, exc)
+        if down is not None:
+            return down
         log.error("database error on %s %s", request.method, _route(request), exc_info=exc)
+        return problem(500, "Internal error", "the request could not be completed", type_slug="internal")
+
+    @app.exception_handler(OSError)  # connection refused / reset, timeouts (TimeoutError is an OSError)
+    async def _os_error(request: Request, exc: OSError) -> JSONResponse:
+        down = await _unavailable(request, exc)
+        if down is not None:
+            return down
+        log.error("unhandled error on %s %s", request.method, _route(request), exc_info=exc)
         return problem(500, "Internal error", "the request could not be completed", type_slug="internal")
 
     @app.exception_handler(Exception)

@@ -430,7 +430,23 @@ def service_dashboard(svc: str) -> dict:
             ],
             "ops",
         ),
-        24,
+        12,
+        8,
+    )
+    L.add(
+        timeseries(
+            "Group commit: requests per transaction",
+            [
+                target(
+                    f"sum by (name) (rate(crm_group_commit_batch_size_sum{{{sel}}}[{RI}])) / "
+                    f"sum by (name) (rate(crm_group_commit_batch_size_count{{{sel}}}[{RI}]))",
+                    "{{name}}",
+                )
+            ],
+            "short",
+            "Concurrent single writes (e.g. lead creates, SendNotification) that shared one transaction.",
+        ),
+        12,
         8,
     )
 
@@ -606,6 +622,22 @@ def overview_dashboard() -> dict:
             "ops",
         ),
         12,
+        8,
+    )
+    L.add(
+        timeseries(
+            "Group commit: requests per transaction",
+            [
+                target(
+                    f"sum by (service, name) (rate(crm_group_commit_batch_size_sum{{{sel}}}[{RI}])) / "
+                    f"sum by (service, name) (rate(crm_group_commit_batch_size_count{{{sel}}}[{RI}]))",
+                    "{{service}} {{name}}",
+                )
+            ],
+            "short",
+            "Concurrent single writes that shared one transaction (crm_platform.batching).",
+        ),
+        24,
         8,
     )
     L.newline()

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from crm_platform import observability as obs
 from crm_platform.errors import unreachable
 
 K = TypeVar("K", bound=Hashable)
@@ -54,7 +55,7 @@ class GroupCommit(Generic[K, T, R]):
         *,
         max_batch: int = 100,
         concurrency: int = 2,
-        name: str = "group-commit",
+        name: str = "group-commit",  # "<service>.<purpose>": the metric's labels
     ) -> None:
         if max_batch < 1 or concurrency < 1:
             raise ValueError("max_batch and concurrency must be at least 1")
@@ -64,6 +65,8 @@ class GroupCommit(Generic[K, T, R]):
         self.name = name
         self._lanes: dict[K, _Lane[T, R]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        service, _, purpose = name.rpartition(".")
+        self._sizes = obs.GROUP_COMMIT_BATCH.labels(service or "-", purpose)
         self.batches = 0  # batches run (for tests and metrics)
         self.items = 0
 
@@ -93,6 +96,7 @@ class GroupCommit(Generic[K, T, R]):
     async def _run_batch(self, key: K, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         self.batches += 1
         self.items += len(batch)
+        self._sizes.observe(len(batch))
         try:
             outcomes = await self._run(key, [item for item, _ in batch])
             if len(outcomes) != len(batch):

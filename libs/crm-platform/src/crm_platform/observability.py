@@ -32,6 +32,12 @@ CONSUMER_MESSAGES = Counter(
 )
 CONSUMER_LAG = Gauge("crm_consumer_lag", "Messages pending for a durable consumer", ["service", "consumer"])
 CELERY_TASKS = Counter("crm_celery_tasks_total", "Celery task outcomes", ["service", "task", "state"])
+GROUP_COMMIT_BATCH = Histogram(
+    "crm_group_commit_batch_size",
+    "Requests that shared one transaction (crm_platform.batching.GroupCommit)",
+    ["service", "name"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
 
 _tracer_configured = False
 

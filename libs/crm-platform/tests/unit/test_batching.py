@@ -127,6 +127,21 @@ async def test_an_unreachable_database_fails_the_batch_at_once_without_retries_i
     assert calls == [["a"], ["b", "c", "d"]]  # one attempt per batch, no single retries
 
 
+async def test_batch_sizes_are_exported_as_a_histogram() -> None:
+    from prometheus_client import REGISTRY
+
+    def count(bucket: str) -> float:
+        labels = {"service": "test", "name": "sizes", "le": bucket}
+        return REGISTRY.get_sample_value("crm_group_commit_batch_size_bucket", labels) or 0.0
+
+    before_1, before_8 = count("1.0"), count("8.0")
+    gc = GroupCommit(Store().run, name="test.sizes")
+    await gc.submit("k", "alone")
+    await asyncio.gather(*(gc.submit("k", f"x{i}") for i in range(6)))
+    assert count("1.0") - before_1 == 1  # the lone one
+    assert count("8.0") - before_8 == 2  # both batches have at most 8
+
+
 def test_bad_options_are_refused() -> None:
     with pytest.raises(ValueError):
         GroupCommit(Store().run, max_batch=0)

@@ -41,9 +41,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from benchlib import with_database
 from crm_deals.reports.schemas import Scope
 from crm_deals.reports.service import ReportService
 from crm_platform import embedded
@@ -176,12 +176,6 @@ async def write_costs(
     for table in TRIGGERS:
         await conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
     return {k: (statistics.median(v[True]), statistics.median(v[False])) for k, v in samples.items()}
-
-
-def with_database(url: str, database: str, driver: str | None = None) -> str:
-    parts = urlsplit(url)
-    scheme = f"postgresql+{driver}" if driver else "postgresql"
-    return urlunsplit((scheme, parts.netloc, f"/{database}", parts.query, ""))
 
 
 @contextlib.contextmanager

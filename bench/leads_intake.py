@@ -33,7 +33,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -44,13 +43,23 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
 import grpc
 import httpx
 import nats
+from benchlib import (
+    ROOT,
+    Servers,
+    ServiceProcess,
+    machine_busy,
+    pct,
+    proc_cpu,
+    resolve_servers,
+    with_database,
+    with_redis_db,
+)
 from crm.common.v1 import contact_point_pb2
 from crm.leads.v1 import leads_pb2, leads_pb2_grpc
 from crm_platform import embedded
@@ -58,7 +67,6 @@ from crm_platform.auth import issue_dev_token
 from crm_platform.settings import DEV_SERVICE_TOKEN
 from nats.js.errors import NotFoundError
 
-ROOT = Path(__file__).resolve().parents[1]
 REPS = [f"bench-rep-{i}" for i in range(1, 6)]
 # Tables that hold configuration (kept between phases); everything else is emptied before each phase.
 KEEP_TABLES = {
@@ -75,54 +83,6 @@ TARGETS = {"rest_single": 0.25, "rest_batch": 0.60, "grpc_batch": 0.60}
 # ----------------------------------------------------------------------------------------------------
 # servers and the database
 # ----------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Servers:
-    postgres: str  # admin libpq URL
-    nats: str
-    redis: str
-    origin: str
-    stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
-
-
-def resolve_servers(workdir: Path, shared_nats: bool) -> Servers:
-    """PostgreSQL and Redis from CRM_*_URL, else embedded. NATS is a private embedded server unless
-    ``shared_nats``: test sessions on a shared server delete every CRM_* stream when a test starts
-    (crm_platform.testing.harness.reset_nats), which would pull CRM_LEADS from under the running relay."""
-    env = {k: os.environ.get(f"CRM_{k.upper()}_URL", "") for k in ("postgres", "nats", "redis")}
-    if not shared_nats:
-        env["nats"] = ""
-    servers = Servers(env["postgres"], env["nats"], env["redis"], "")
-    origin = []
-    if not servers.postgres:
-        pg = embedded.start_postgres(workdir / "pg", embedded.free_port())
-        servers.stack.callback(pg.stop)
-        servers.postgres = pg.url
-    if not servers.nats:
-        ns = embedded.start_nats(workdir / "nats", embedded.free_port())
-        servers.stack.callback(ns.stop)
-        servers.nats = ns.url
-    if not servers.redis:
-        rs = embedded.start_redis(workdir / "redis", embedded.free_port(), persist=False)
-        servers.stack.callback(rs.stop)
-        servers.redis = rs.url
-    for kind, url in (("PostgreSQL", servers.postgres), ("NATS", servers.nats), ("Redis", servers.redis)):
-        where = "CRM_*_URL" if url in env.values() else "embedded"
-        origin.append(f"{kind} {where}")
-    servers.origin = ", ".join(origin)
-    return servers
-
-
-def with_database(url: str, database: str, driver: str | None = None) -> str:
-    parts = urlsplit(url)
-    scheme = f"postgresql+{driver}" if driver else "postgresql"
-    return urlunsplit((scheme, parts.netloc, f"/{database}", parts.query, ""))
-
-
-def with_redis_db(url: str, db: int) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, ""))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -216,28 +176,6 @@ async def drive(
     return w
 
 
-CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) a local process has used; 0 if it cannot be read."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all CPUs, from /proc/stat."""
-    try:
-        values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return 0.0, 0.0
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    return float(sum(values) - idle), float(sum(values))
-
-
 class CpuMeter:
     """CPU used during a window by the service process, the PostgreSQL backends serving the bench
     database (when PostgreSQL runs on this machine) and the whole machine."""
@@ -265,13 +203,6 @@ class CpuMeter:
         self.postgres = sum(cpu - self._pg0.get(pid, 0.0) for pid, cpu in pg1.items())
         busy, total = m1[0] - self._m0[0], m1[1] - self._m0[1]
         self.machine = busy / total if total else 0.0
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -354,60 +285,6 @@ async def raw_baseline(
 # ----------------------------------------------------------------------------------------------------
 # the service process
 # ----------------------------------------------------------------------------------------------------
-
-
-class LeadsProcess:
-    def __init__(self, env: dict[str, str], log_path: Path, http_port: int, grpc_port: int) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.http_port = http_port
-        self.grpc_port = grpc_port
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "crm_leads", "app"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    async def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        last = ""
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.http_port}") as client:
-            while time.monotonic() < deadline:
-                assert self.proc is not None
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"leads exited with {self.proc.returncode}:\n{self.tail()}")
-                try:
-                    r = await client.get("/readyz", timeout=2)
-                    if r.status_code == 200:
-                        return
-                    last = r.text
-                except httpx.HTTPError as exc:
-                    last = str(exc)
-                await asyncio.sleep(0.2)
-        raise TimeoutError(f"leads not ready in {timeout}s ({last}):\n{self.tail()}")
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @contextlib.contextmanager
@@ -503,7 +380,7 @@ async def run_phase(
     args: argparse.Namespace,
     conn: asyncpg.Connection,
     raw_conn: asyncpg.Connection,
-    service: LeadsProcess,
+    service: ServiceProcess,
 ) -> Result:
     # the raw baseline right before the path, while the service idles, so both see the same machine
     raw_window, raw_meter = await measure_raw(args, raw_conn)
@@ -588,7 +465,7 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
     }
     if args.log_level:
         env["LEADS_LOG_LEVEL"] = args.log_level
-    service = LeadsProcess(env, workdir / "leads.log", http_port, grpc_port)
+    service = ServiceProcess("crm_leads", "app", ["app"], env, workdir / "leads.log")
     nc = await nats.connect(servers.nats)
     js = nc.jetstream()
     stream_existed = True
@@ -611,7 +488,7 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
         args.raw_url = with_database(servers.postgres, raw_db)
 
         service.start()
-        await service.wait_ready()
+        await service.wait_ready(f"http://127.0.0.1:{http_port}")
         base = f"http://127.0.0.1:{http_port}"
         headers = {"authorization": f"Bearer {issue_dev_token()}"}
         await setup_assignment(base, headers)

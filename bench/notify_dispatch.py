@@ -38,18 +38,26 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiosmtplib
 import asyncpg
 import httpx
+from benchlib import (
+    ROOT,
+    Servers,
+    ServiceProcess,
+    machine_busy,
+    pct,
+    proc_cpu,
+    resolve_servers,
+    with_database,
+    with_redis_db,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 BODY = "dispatch benchmark " * 3
 
 
@@ -150,139 +158,17 @@ class SmtpServer:
 # ----------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Servers:
-    postgres: str
-    nats: str
-    redis: str
-    origin: str = ""
-    stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
-
-
-def resolve_servers(workdir: Path, shared_nats: bool) -> Servers:
-    from crm_platform import embedded
-
-    env = {k: os.environ.get(f"CRM_{k.upper()}_URL", "") for k in ("postgres", "nats", "redis")}
-    if not shared_nats:
-        env["nats"] = ""
-    s = Servers(env["postgres"], env["nats"], env["redis"])
-    if not s.postgres:
-        pg = embedded.start_postgres(workdir / "pg", embedded.free_port())
-        s.stack.callback(pg.stop)
-        s.postgres = pg.url
-    if not s.nats:
-        ns = embedded.start_nats(workdir / "nats", embedded.free_port())
-        s.stack.callback(ns.stop)
-        s.nats = ns.url
-    if not s.redis:
-        rs = embedded.start_redis(workdir / "redis", embedded.free_port(), persist=False)
-        s.stack.callback(rs.stop)
-        s.redis = rs.url
-    s.origin = ", ".join(
-        f"{kind} {'CRM_*_URL' if url in env.values() else 'embedded'}"
-        for kind, url in (("PostgreSQL", s.postgres), ("NATS", s.nats), ("Redis", s.redis))
-    )
-    return s
-
-
-def with_database(url: str, database: str, driver: str | None = None) -> str:
-    parts = urlsplit(url)
-    scheme = f"postgresql+{driver}" if driver else "postgresql"
-    return urlunsplit((scheme, parts.netloc, f"/{database}", parts.query, ""))
-
-
-def with_redis_db(url: str, db: int) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, ""))
-
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(x) for x in text.split()]
-
-
-def tree(pid: int) -> list[int]:
-    out = [pid]
-    for c in children(pid):
-        out.extend(tree(c))
-    return out
-
-
-def machine_busy() -> tuple[float, float]:
-    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]
-    return float(sum(values) - idle), float(sum(values))
-
-
-class Service:
-    def __init__(self, role: str, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.role, self.argv, self.env, self.log = role, argv, env, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "crm_notify", *self.argv],
-                env=self.env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def cpu(self) -> dict[int, float]:
-        return {p: proc_cpu(p) for p in tree(self.pid)}
-
-    def tail(self, n: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-        return ""
-
-    def signal_tree(self, sig: signal.Signals) -> None:
-        for pid in tree(self.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.signal_tree(signal.SIGCONT)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-
 class CpuMeter:
     """CPU seconds used during a block by each service role, the bench database's PostgreSQL backends,
     other processes of the run (``others``: the SMTP server, the load generator) and the machine (busy
     share of all cores)."""
 
     def __init__(
-        self, services: list[Service], conn: asyncpg.Connection, db: str, others: dict[str, int] | None = None
+        self,
+        services: list[ServiceProcess],
+        conn: asyncpg.Connection,
+        db: str,
+        others: dict[str, int] | None = None,
     ) -> None:
         self.services, self.conn, self.db = services, conn, db
         self.others = others or {}
@@ -399,30 +285,6 @@ async def raw_rate(server: SmtpServer, n: int, connections: int) -> float:
     return len(accepted) / elapsed
 
 
-async def wait_ready(base: str, app: Service, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    last = ""
-    async with httpx.AsyncClient(base_url=base) as client:
-        while time.monotonic() < deadline:
-            assert app.proc is not None
-            if app.proc.poll() is not None:
-                raise RuntimeError(f"app exited:\n{app.tail()}")
-            try:
-                r = await client.get("/readyz", timeout=2)
-                if r.status_code == 200:
-                    return
-                last = r.text
-            except httpx.HTTPError as exc:
-                last = str(exc)
-            await asyncio.sleep(0.2)
-    raise TimeoutError(f"notify not ready in {timeout}s ({last}):\n{app.tail()}")
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else float("nan")
-
-
 async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> None:
     import grpc
     import nats
@@ -463,13 +325,18 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
     smtp.start()
     logs = Path(args.logs or workdir)
     logs.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
-    app = Service("app", ["app"], env, logs / "notify-app.log")
+    app = ServiceProcess("crm_notify", "app", ["app"], env, logs / "notify-app.log")
     workers = [
-        Service("worker", ["worker", f"--concurrency={args.concurrency}", "-n", f"bench{i}@%h"], env,
-                logs / f"notify-worker-{i}.log")
+        ServiceProcess(
+            "crm_notify",
+            "worker",
+            ["worker", f"--concurrency={args.concurrency}", "-n", f"bench{i}@%h"],
+            env,
+            logs / f"notify-worker-{i}.log",
+        )
         for i in range(args.workers)
     ]  # fmt: skip
-    beat = Service("beat", ["beat"], env, logs / "notify-beat.log")
+    beat = ServiceProcess("crm_notify", "beat", ["beat"], env, logs / "notify-beat.log")
     services = [app, *workers, beat]
     conn = await asyncpg.connect(with_database(servers.postgres, db))
     nc = None
@@ -477,7 +344,7 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
         for s in services:
             s.start()
         base = f"http://127.0.0.1:{http_port}"
-        await wait_ready(base, app)
+        await app.wait_ready(base)
         headers = {"authorization": f"Bearer {issue_dev_token()}"}
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
             r = await http.post(

@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import traceback
 from typing import Any
 
 import pytest
 import schemathesis
 from crm_deals.app import definition
+from crm_platform.testing.fuzz import Pass, fuzz_operations
 from crm_platform.testing.harness import serve_http
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
-SKIPPED_PATHS = {"/readyz"}  # 503 by design when a dependency is down
 
 
 async def _seed(deals: Any) -> dict[str, str]:
@@ -53,72 +48,6 @@ async def _seed(deals: Any) -> dict[str, str]:
     return ids
 
 
-def _runner(strategy: Any, base_url: str, headers: dict[str, str] | None, anonymous: bool, path: str) -> Any:
-    def run() -> int:
-        count = 0
-
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(drawn=strategy)
-        def check(drawn: tuple[GenerationMode, schemathesis.Case]) -> None:
-            nonlocal count
-            count += 1
-            _, case = drawn
-            if anonymous and case.headers:
-                case.headers.pop("authorization", None)
-                case.headers.pop("Authorization", None)
-            response = case.call(base_url=base_url, headers=headers, timeout=30)
-            case.validate_response(response, checks=[not_a_server_error])
-            if anonymous and response.status_code < 300 and path != "/healthz":
-                raise AssertionError(
-                    f"{case.method} {case.path} answered {response.status_code} without a token"
-                )
-
-        check()
-        return count
-
-    return run
-
-
-def _fuzz(schema: Any, base_url: str, admin: dict[str, str], seeded: dict[str, str]) -> tuple[list[str], int]:
-    failures: list[str] = []
-    calls = 0
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        if operation.path in SKIPPED_PATHS:
-            continue
-        names = [p.name for p in operation.path_parameters]
-        for pass_name, headers in (("admin", admin), ("seeded", admin), ("anonymous", None)):
-            path_parameters = None
-            if pass_name == "seeded":
-                if not names or any(n not in seeded for n in names):
-                    continue
-                path_parameters = {n: seeded[n] for n in names}
-            strategy = st.one_of(
-                *(
-                    st.tuples(
-                        st.just(mode),
-                        operation.as_strategy(generation_mode=mode, path_parameters=path_parameters),
-                    )
-                    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-                )
-            )
-
-            run = _runner(strategy, base_url, headers, pass_name == "anonymous", operation.path)
-            try:
-                calls += run()
-            except (Exception, BaseExceptionGroup) as exc:
-                text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                failures.append(f"{pass_name}: {operation.label}\n{text[:3000]}")
-    return failures, calls
-
-
 @pytest.mark.timeout(600)
 async def test_no_deals_operation_answers_5xx(crm):
     deals = await crm.start(definition)
@@ -126,7 +55,11 @@ async def test_no_deals_operation_answers_5xx(crm):
     async with serve_http(deals.app) as base_url:
         schema = schemathesis.openapi.from_dict(deals.app.openapi())
         schema.config.generation.update(allow_x00=True)
-        failures, calls = await asyncio.to_thread(_fuzz, schema, base_url, deals.auth("admin"), seeded)
-    print(f"\nschemathesis: {calls} calls")
+        admin = deals.auth("admin")
+        passes: list[Pass] = [("admin", admin, None), ("seeded", admin, seeded), ("anonymous", None, None)]
+        failures, calls = await asyncio.to_thread(
+            fuzz_operations, schema, base_url, passes, examples=EXAMPLES
+        )
+    print(f"\nschemathesis: {sum(calls.values())} calls")
     assert not failures, f"{len(failures)} failing operation(s):\n\n" + "\n\n".join(failures)
-    assert calls > 500
+    assert sum(calls.values()) > 500

@@ -11,8 +11,8 @@ operation:
 - no token at all: never 5xx, and never 2xx outside the public endpoints.
 
 Valid (positive) requests must also conform to the schema: status code documented, content type and
-response body as declared. Failures are collected for every operation and reported together, each with
-a curl command that reproduces it.
+response body as declared; errors are problem+json. Failures are collected for every operation and
+reported together, each with a curl command that reproduces it (crm_platform.testing.fuzz).
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import traceback
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -29,16 +27,8 @@ import pytest
 import schemathesis
 from crm_deals.app import definition as deals_definition
 from crm_leads.app import definition
+from crm_platform.testing.fuzz import Pass, fuzz_operations
 from crm_platform.testing.harness import serve_http
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 # Examples per operation and pass; FUZZ_EXAMPLES=200 for a deeper run.
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
@@ -46,18 +36,6 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
 ALLOW_X00 = os.environ.get("FUZZ_ALLOW_X00", "1") == "1"
 # Public by design: reachable without a token.
 PUBLIC_PREFIXES = ("/healthz", "/api/v1/intake/")
-# /readyz answers 503 by design when a dependency is down; it is covered by the platform tests.
-SKIPPED_PATHS = {"/readyz"}
-# 2xx answers to valid requests must match the schema. Error answers are RFC 7807 problem+json, which the
-# generated schema does not declare (FastAPI documents 422 as application/json), so they are checked by
-# content type here rather than against the schema.
-SUCCESS_CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
-PROBLEM = "application/problem+json"
 
 
 async def _seed(leads: Any) -> dict[str, str]:
@@ -99,96 +77,6 @@ async def _seed(leads: Any) -> dict[str, str]:
     return ids
 
 
-def _fuzz(
-    schema: Any, base_url: str, passes: list[tuple[str, dict[str, str] | None, dict[str, str] | None]]
-) -> tuple[list[str], dict[str, int]]:
-    """Run every pass over every operation (in a worker thread); returns failures and call counts."""
-    failures: list[str] = []
-    calls: dict[str, int] = {}
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        if operation.path in SKIPPED_PATHS:
-            continue
-        names = [p.name for p in operation.path_parameters]
-        public = operation.path.startswith(PUBLIC_PREFIXES)
-        for pass_name, headers, seeded in passes:
-            path_parameters = None
-            if pass_name == "seeded":
-                if not names or not seeded or any(n not in seeded for n in names):
-                    continue
-                path_parameters = {n: seeded[n] for n in names}
-            strategy = st.one_of(
-                *(
-                    st.tuples(
-                        st.just(mode),
-                        operation.as_strategy(generation_mode=mode, path_parameters=path_parameters),
-                    )
-                    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-                )
-            )
-            label = f"{pass_name}: {operation.label}"
-            check = _checker(base_url, headers, public, pass_name == "anonymous")
-
-            try:
-                _run_pass(
-                    strategy, check, lambda label=label: calls.__setitem__(label, calls.get(label, 0) + 1)
-                )
-            except (Exception, BaseExceptionGroup) as exc:
-                failures.append(f"{label}\n{_describe(exc)}")
-    return failures, calls
-
-
-def _run_pass(strategy: Any, check: Callable[..., None], count: Callable[[], None]) -> None:
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(drawn=strategy)
-    def run(drawn: tuple[GenerationMode, schemathesis.Case]) -> None:
-        count()
-        check(*drawn)
-
-    run()
-
-
-def _checker(
-    base_url: str, headers: dict[str, str] | None, public: bool, anonymous: bool
-) -> Callable[[GenerationMode, schemathesis.Case], None]:
-    def check(mode: GenerationMode, case: schemathesis.Case) -> None:
-        if anonymous and case.headers:
-            case.headers.pop("authorization", None)
-            case.headers.pop("Authorization", None)
-        response = case.call(base_url=base_url, headers=headers, timeout=30)
-        positive = mode == GenerationMode.POSITIVE
-        ok = response.status_code < 300
-        checks = SUCCESS_CHECKS if ok and positive and not anonymous else [not_a_server_error]
-        case.validate_response(response, checks=checks)
-        content_type = (response.headers.get("content-type") or [""])[0]
-        problem = None
-        if anonymous and not public and ok:
-            problem = f"answered {response.status_code} without a token"
-        elif response.status_code >= 400 and not content_type.startswith(PROBLEM):
-            problem = f"answered {response.status_code} as {content_type!r}, not {PROBLEM}"
-        if problem:
-            raise AssertionError(
-                f"{case.method} {case.path} {problem}: {response.text[:300]}\n"
-                f"Reproduce with:\n\n    {case.as_curl_command()}"
-            )
-
-    return check
-
-
-def _describe(exc: BaseException) -> str:
-    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    for note in getattr(exc, "__notes__", []) or []:
-        text += f"\n{note}"
-    return text[:4000]
-
-
 @pytest.mark.timeout(600)
 async def test_no_operation_answers_5xx(crm):
     # deals runs too: lead conversion calls it over gRPC (without it, conversion answers 503 by design)
@@ -199,13 +87,17 @@ async def test_no_operation_answers_5xx(crm):
         schema = schemathesis.openapi.from_dict(leads.app.openapi())
         schema.config.generation.update(allow_x00=ALLOW_X00)
         admin = leads.auth("admin")
-        passes: list[tuple[str, dict[str, str] | None, dict[str, str] | None]] = [
-            ("admin", admin, None),
-            ("seeded", admin, seeded),
-            ("anonymous", None, None),
-        ]
+        passes: list[Pass] = [("admin", admin, None), ("seeded", admin, seeded), ("anonymous", None, None)]
         started = time.monotonic()
-        failures, calls = await asyncio.to_thread(_fuzz, schema, base_url, passes)
+        failures, calls = await asyncio.to_thread(
+            fuzz_operations,
+            schema,
+            base_url,
+            passes,
+            examples=EXAMPLES,
+            public_prefixes=PUBLIC_PREFIXES,
+            conformance=True,
+        )
         elapsed = time.monotonic() - started
     operations = {label.split(": ", 1)[1] for label in calls}
     print(f"\nschemathesis: {sum(calls.values())} calls, {len(operations)} operations, {elapsed:.0f}s")

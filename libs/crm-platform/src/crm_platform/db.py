@@ -7,13 +7,16 @@ services only ``flush()``.
 from __future__ import annotations
 
 import datetime as dt
+import enum
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event, func, insert, inspect
+from sqlalchemy import DateTime, MetaData, event, func, insert, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapped, make_transient_to_detached, mapped_column
 from sqlalchemy.types import Uuid
@@ -79,11 +82,13 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
 
 
 async def insert_objects(session: AsyncSession, objects: Sequence[Any], *, attach: bool = False) -> None:
-    """INSERT new mapped objects with one Core executemany, without the ORM unit of work (for bulk
-    writes of rows the transaction will not change again). Python-side column defaults are applied as
-    the ORM would (to attributes never set). The objects stay transient, unless ``attach``: then they
-    join the session as persistent rows, so later changes to them are flushed as UPDATEs (a column
-    only the database fills, by a server default, is then unloaded: set it or do not read it)."""
+    """INSERT new mapped objects with one statement, without the ORM unit of work (for bulk writes of
+    rows the transaction will not change again). Python-side column defaults are applied as the ORM
+    would (to attributes never set). Inside :func:`coalesced_inserts` the rows are only collected and
+    written with the block's other rows. The objects stay transient, unless ``attach``: then they join
+    the session as persistent rows, so later changes to them are flushed as UPDATEs (a column only the
+    database fills, by a server default, is then unloaded: set it or do not read it; inside a coalesced
+    block, change them only after the block)."""
     if not objects:
         return
     table = type(objects[0]).__table__
@@ -103,7 +108,12 @@ async def insert_objects(session: AsyncSession, objects: Sequence[Any], *, attac
     states = [inspect(o).dict for o in objects]
     # a column no object set and the database fills (server_default) is left out, not sent as NULL
     keys = [c.key for c in columns if c.server_default is None or any(c.key in st for st in states)]
-    await session.execute(insert(table), [{k: st.get(k) for k in keys} for st in states])
+    rows = [{k: st.get(k) for k in keys} for st in states]
+    pending = _pending(session)
+    if pending is not None:
+        pending.setdefault(table, []).extend(rows)
+    else:
+        await session.execute(insert(table), rows)
     if attach:
         for obj in objects:
             make_transient_to_detached(obj)
@@ -113,12 +123,17 @@ async def insert_objects(session: AsyncSession, objects: Sequence[Any], *, attac
 _COALESCED = "crm_platform.coalesced_inserts"
 
 
+def _pending(session: AsyncSession) -> dict[Any, list[dict[str, Any]]] | None:
+    pending: dict[Any, list[dict[str, Any]]] | None = session.info.get(_COALESCED)
+    return pending
+
+
 async def insert_rows(session: AsyncSession, table: Any, rows: Sequence[dict[str, Any]]) -> None:
     """INSERT rows (dicts with the same keys) with one executemany; inside :func:`coalesced_inserts`
-    they are only collected, and written with the block's other rows for the same table."""
+    they are only collected, and written with the block's other rows."""
     if not rows:
         return
-    pending: dict[Any, list[dict[str, Any]]] | None = session.info.get(_COALESCED)
+    pending = _pending(session)
     if pending is not None:
         pending.setdefault(table, []).extend(rows)
         return
@@ -127,9 +142,11 @@ async def insert_rows(session: AsyncSession, table: Any, rows: Sequence[dict[str
 
 @asynccontextmanager
 async def coalesced_inserts(session: AsyncSession) -> AsyncIterator[None]:
-    """Rows given to :func:`insert_rows` in the block are written at its end, one INSERT per table
-    and key set, in the order given (a use case that writes audit or outbox rows in several steps
-    pays one statement per table). Nothing in the block may read those rows back. Nested blocks
+    """Rows given to :func:`insert_rows` and :func:`insert_objects` in the block are written at its
+    end, all tables in ONE statement and one round trip (:func:`write_rows`), in the order given per
+    table. A use case that writes audit, outbox, child and parent rows in several steps pays one
+    statement; the foreign keys between them are checked at the end of that statement, so a child may
+    be collected before its parent. Nothing in the block may read those rows back. Nested blocks
     leave the writing to the outermost; on an exception nothing is written (the transaction rolls
     back anyway)."""
     if _COALESCED in session.info:
@@ -141,12 +158,53 @@ async def coalesced_inserts(session: AsyncSession) -> AsyncIterator[None]:
         yield
     finally:
         del session.info[_COALESCED]
-    for table, rows in pending.items():
+    await write_rows(session, pending)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()  # bytea's hex input form
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"cannot write {type(value).__name__} as a column value")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def write_rows(session: AsyncSession, rows_by_table: dict[Any, list[dict[str, Any]]]) -> None:
+    """INSERT the rows of several tables with one statement: per table (and set of keys) a
+    data-modifying CTE ``INSERT INTO t (cols) SELECT cols FROM jsonb_populate_recordset(NULL::t, $n)``
+    whose parameter is the rows as one JSON document. One round trip and one parameter per table
+    instead of an executemany per table: PostgreSQL parses the values (uuid, timestamptz, arrays,
+    jsonb, numeric, bytea from their JSON/text forms) and applies the server defaults of the columns
+    no row gives; a row's order in its table is kept (sequences too)."""
+    parts: list[str] = []
+    params: dict[str, str] = {}
+    for table, rows in rows_by_table.items():
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in rows:
             groups.setdefault(tuple(row), []).append(row)
-        for group in groups.values():
-            await session.execute(insert(table), group)
+        name = ".".join(_quote(n) for n in table.fullname.split("."))
+        for keys, group in groups.items():
+            cols = ", ".join(_quote(table.c[k].name) for k in keys)
+            if any(table.c[k].name != k for k in keys):
+                group = [{table.c[k].name: v for k, v in row.items()} for row in group]
+            param = f"rows{len(params)}"
+            params[param] = json.dumps(group, default=_json_value, separators=(",", ":"))
+            parts.append(
+                f"w{len(parts)} AS (INSERT INTO {name} ({cols}) SELECT {cols} "
+                f"FROM jsonb_populate_recordset(NULL::{name}, CAST(:{param} AS jsonb)))"
+            )
+    if parts:
+        await session.execute(text(f"WITH {', '.join(parts)} SELECT 1"), params)
 
 
 _AFTER_COMMIT = "crm_platform.after_commit"

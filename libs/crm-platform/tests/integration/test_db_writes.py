@@ -15,7 +15,7 @@ async def test_coalesced_block_writes_each_table_once_in_order_and_nothing_on_er
     statements: list[str] = []
 
     def count(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX_EVENT"):
+        if "INSERT INTO OUTBOX_EVENT" in statement.upper().replace('"', ""):
             statements.append(statement)
 
     event.listen(leads.runtime.engine.sync_engine, "before_cursor_execute", count)
@@ -60,3 +60,69 @@ async def test_coalesced_block_writes_each_table_once_in_order_and_nothing_on_er
         await insert_rows(session, tables.outbox, [])
         await add_event(session, tables, "crm.leads.lead.created", created("five"), producer="t")
         assert len(statements) == 1
+
+
+async def test_one_statement_writes_parents_children_and_every_column_type(crm):
+    """A coalesced block writes several tables in one round trip: a child row collected before its
+    parent still passes the foreign key, and every kind of value (uuid, timestamptz, text[], jsonb,
+    numeric, bytea, NULL, Python defaults) reads back as the ORM would have written it."""
+    import datetime as dt
+    import uuid
+    from decimal import Decimal
+
+    from crm_leads.activities.models import Activity
+    from crm_leads.leads.models import Lead
+    from crm_platform.db import insert_objects
+
+    leads = await crm.start(definition)
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(leads.runtime.engine.sync_engine, "before_cursor_execute", count)
+    lead_id = uuid.uuid4()
+    at = dt.datetime(2026, 11, 25, 13, 0, 0, 123456, tzinfo=dt.UTC)
+    payload = bytes(range(256))
+    async with transaction(leads.runtime.sessions) as session:
+        async with coalesced_inserts(session):
+            await insert_objects(  # the child first: its FK is checked at the end of the statement
+                session,
+                [Activity(lead_id=lead_id, kind="task", subject="Call \u00e9\u05d0 'q' \"d\"", owner_id="r1")],
+            )
+            await insert_rows(
+                session,
+                tables.outbox,
+                [{"id": uuid.uuid4(), "subject": "s", "event_type": "t", "payload": payload, "created_at": at}],
+            )
+            lead = Lead(
+                id=lead_id,
+                first_name="Zs\u00f3fia",
+                emails=["a@example.com", "b@example.com"],
+                phones=[{"e164": "+989121234567", "kind": "mobile"}],
+                phone_numbers=["+989121234567"],
+                annual_revenue=Decimal("1234567.89"),
+                employee_count=None,
+                custom_fields={"tier": "gold", "n": 3, "nested": {"ok": True}},
+                created_at=at,
+                updated_at=at,
+            )
+            await insert_objects(session, [lead], attach=True)
+            assert statements == []
+        assert len(statements) == 1 and statements[0].lstrip().upper().startswith("WITH")
+    async with leads.runtime.sessions() as s:
+        got = await s.get(Lead, lead_id)
+        assert got is not None
+        assert (got.first_name, got.emails, got.phone_numbers) == (
+            "Zs\u00f3fia",
+            ["a@example.com", "b@example.com"],
+            ["+989121234567"],
+        )
+        assert got.phones == [{"e164": "+989121234567", "kind": "mobile"}]
+        assert got.annual_revenue == Decimal("1234567.89") and got.employee_count is None
+        assert got.custom_fields == {"tier": "gold", "n": 3, "nested": {"ok": True}}
+        assert got.created_at == at and got.status == "new" and got.do_not_call is False  # Python defaults
+        task = (await s.scalars(select(Activity).where(Activity.lead_id == lead_id))).one()
+        assert task.subject == "Call \u00e9\u05d0 'q' \"d\""
+        out = (await s.execute(select(tables.outbox.c.payload, tables.outbox.c.headers))).one()
+        assert bytes(out.payload) == payload and out.headers == {}  # server default for the absent column

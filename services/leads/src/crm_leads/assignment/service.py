@@ -99,8 +99,10 @@ class AssignmentService:
 
     async def _choose(self, lead: Lead, rule: AssignmentRule, now: dt.datetime) -> Choice:
         if rule.id not in self._pools:  # locked until the transaction ends: concurrent intakes queue here
-            self._pools[rule.id] = await self.repo.lock_pool(rule.id)
+            # the reps are read before the lock: the lock is held until the commit, so the fewer round
+            # trips after it, the sooner the next intake of this pool gets its turn
             self._reps[rule.id] = {r.id: r for r in await self.repo.reps(rule.rep_ids)}
+            self._pools[rule.id] = await self.repo.lock_pool(rule.id)
             needs_loads = rule.strategy == "least_loaded" or any(
                 r.max_open_leads is not None for r in self._reps[rule.id].values()
             )  # counting open leads grows with the pool's backlog: only when a strategy or a cap needs it

@@ -48,8 +48,9 @@ FLAG_FIELDS = ("do_not_email", "do_not_call", "do_not_fax")
 
 
 def lead_fk() -> ForeignKey:
-    """A reference to a lead: deleted with it, checked per statement unless a transaction defers it
-    (a create writes the rows pointing at new leads before the leads: LeadRepository.defer_references)."""
+    """A reference to a lead: deleted with it, checked at the end of each statement (a create writes
+    a lead and the rows pointing at it in one statement: crm_platform.db.coalesced_inserts). DEFERRABLE
+    since migration 0005, for a transaction that needs to write them in several statements."""
     return ForeignKey("lead.id", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE")
 
 

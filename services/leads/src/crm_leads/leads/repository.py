@@ -35,14 +35,6 @@ from crm_leads.leads.models import OPEN_STATUSES, CustomFieldDef, Lead, LeadAudi
 AUDITS: Table = LeadAudit.__table__  # type: ignore[assignment]
 LINKS: Table = LeadDuplicate.__table__  # type: ignore[assignment]
 
-# Foreign keys to lead.id (DEFERRABLE INITIALLY IMMEDIATE, migration 0005)
-LEAD_REFERENCES = (
-    "fk_activity_lead_id_lead",
-    "fk_lead_audit_lead_id_lead",
-    "fk_lead_duplicate_lead_id_lead",
-    "fk_lead_duplicate_duplicate_of_id_lead",
-)
-
 # A criterion that matches more leads than this is not discriminating (Odoo uses 20 the same way).
 MAX_MATCHES_PER_CRITERION = 20
 
@@ -98,11 +90,6 @@ class LeadRepository:
         self.session.add_all(leads)
         await self.session.flush()
         return leads
-
-    async def defer_references(self) -> None:
-        """Check the rows that point at leads at commit, not per statement, in this transaction: a
-        create writes its audits, duplicate links and follow-ups before the lead rows themselves."""
-        await self.session.execute(text(f"SET CONSTRAINTS {', '.join(LEAD_REFERENCES)} DEFERRED"))
 
     async def insert_new(self, leads: list[Lead]) -> None:
         """INSERT new leads in their final state (one statement); they then belong to the session."""
@@ -181,6 +168,18 @@ class LeadRepository:
                     found.setdefault(other, set()).add(key[0])
             result[lead.id] = found
         return result
+
+    async def link_new_duplicates(self, matches: dict[uuid.UUID, dict[uuid.UUID, set[str]]]) -> None:
+        """Links of leads created in this transaction (no link of theirs exists yet: plain INSERT,
+        collected by a coalesced block)."""
+        now = utcnow()
+        rows = [
+            {"lead_id": lead_id, "duplicate_of_id": other, "matched_on": sorted(on), "created_at": now}
+            for lead_id, found in matches.items()
+            for other, on in found.items()
+            if other != lead_id
+        ]
+        await insert_rows(self.session, LINKS, rows)
 
     async def link_duplicates_bulk(self, matches: dict[uuid.UUID, dict[uuid.UUID, set[str]]]) -> None:
         now = utcnow()

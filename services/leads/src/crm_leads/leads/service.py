@@ -288,7 +288,7 @@ class LeadService:
     ) -> list[Lead]:
         if not built:
             return []
-        async with coalesced_inserts(self.session):  # one INSERT per table for the audits and events
+        async with coalesced_inserts(self.session):  # every row of the create in one statement
             return await self._write(built, who, channel, source_id, source_name, campaign, assign)
 
     async def _write(
@@ -324,11 +324,11 @@ class LeadService:
                     updated_at=now,
                 )
             )
-        # the lead rows are written last, in their final state (owner, status): the rows that point at
-        # them (checked at commit) and the assignment go first, so a new lead is never UPDATEd
-        await self.repo.defer_references()
+        # the lead rows are written in their final state (owner, status), so a new lead is never
+        # UPDATEd: they and every row pointing at them (duplicate links, audits, decisions, follow-ups)
+        # and the events are collected and go out at the end as one statement (coalesced_inserts)
         matches = await self.repo.find_matches_bulk(leads)
-        await self.repo.link_duplicates_bulk(matches)
+        await self.repo.link_new_duplicates(matches)
         await self.repo.add_audits(
             [
                 {

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event, func, insert, inspect, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapped, make_transient_to_detached, mapped_column
 from sqlalchemy.types import Uuid
@@ -111,7 +112,7 @@ async def insert_objects(session: AsyncSession, objects: Sequence[Any], *, attac
     rows = [{k: st.get(k) for k in keys} for st in states]
     pending = _pending(session)
     if pending is not None:
-        pending.setdefault(table, []).extend(rows)
+        pending.setdefault((table, ()), []).extend(rows)
     else:
         await session.execute(insert(table), rows)
     if attach:
@@ -123,8 +124,12 @@ async def insert_objects(session: AsyncSession, objects: Sequence[Any], *, attac
 _COALESCED = "crm_platform.coalesced_inserts"
 
 
-def _pending(session: AsyncSession) -> dict[Any, list[dict[str, Any]]] | None:
-    pending: dict[Any, list[dict[str, Any]]] | None = session.info.get(_COALESCED)
+# rows to write, per (table, upsert key): () = plain INSERT, else ON CONFLICT (key) DO UPDATE
+Pending = dict[tuple[Any, tuple[str, ...]], list[dict[str, Any]]]
+
+
+def _pending(session: AsyncSession) -> Pending | None:
+    pending: Pending | None = session.info.get(_COALESCED)
     return pending
 
 
@@ -135,9 +140,25 @@ async def insert_rows(session: AsyncSession, table: Any, rows: Sequence[dict[str
         return
     pending = _pending(session)
     if pending is not None:
-        pending.setdefault(table, []).extend(rows)
+        pending.setdefault((table, ()), []).extend(rows)
         return
     await session.execute(insert(table), list(rows))
+
+
+async def upsert_rows(
+    session: AsyncSession, table: Any, rows: Sequence[dict[str, Any]], key: Sequence[str]
+) -> None:
+    """INSERT rows, or UPDATE the given columns of the row with the same ``key`` columns (e.g. a
+    state row the transaction has locked); collected like :func:`insert_rows` inside a block."""
+    if not rows:
+        return
+    pending = _pending(session)
+    if pending is not None:
+        pending.setdefault((table, tuple(key)), []).extend(rows)
+        return
+    stmt = pg_insert(table).values(list(rows))
+    updates = {c: stmt.excluded[c] for c in rows[0] if c not in key}
+    await session.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=updates))
 
 
 @asynccontextmanager
@@ -152,7 +173,7 @@ async def coalesced_inserts(session: AsyncSession) -> AsyncIterator[None]:
     if _COALESCED in session.info:
         yield
         return
-    pending: dict[Any, list[dict[str, Any]]] = {}
+    pending: Pending = {}
     session.info[_COALESCED] = pending
     try:
         yield
@@ -179,29 +200,37 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-async def write_rows(session: AsyncSession, rows_by_table: dict[Any, list[dict[str, Any]]]) -> None:
-    """INSERT the rows of several tables with one statement: per table (and set of keys) a
-    data-modifying CTE ``INSERT INTO t (cols) SELECT cols FROM jsonb_populate_recordset(NULL::t, $n)``
-    whose parameter is the rows as one JSON document. One round trip and one parameter per table
+async def write_rows(session: AsyncSession, pending: Pending) -> None:
+    """INSERT (or upsert) the rows of several tables with one statement: per table (and set of keys)
+    a data-modifying CTE ``INSERT INTO t (cols) SELECT cols FROM jsonb_populate_recordset(NULL::t,
+    $n)`` whose parameter is the rows as one JSON document. One round trip and one parameter per table
     instead of an executemany per table: PostgreSQL parses the values (uuid, timestamptz, arrays,
     jsonb, numeric, bytea from their JSON/text forms) and applies the server defaults of the columns
     no row gives; a row's order in its table is kept (sequences too)."""
     parts: list[str] = []
     params: dict[str, str] = {}
-    for table, rows in rows_by_table.items():
+    for (table, key), rows in pending.items():
+        if key:  # one statement may not update a row twice: the last state of each key wins
+            rows = list({tuple(row[k] for k in key): row for row in rows}.values())
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in rows:
             groups.setdefault(tuple(row), []).append(row)
         name = ".".join(_quote(n) for n in table.fullname.split("."))
         for keys, group in groups.items():
-            cols = ", ".join(_quote(table.c[k].name) for k in keys)
-            if any(table.c[k].name != k for k in keys):
+            names = [table.c[k].name for k in keys]
+            if names != list(keys):
                 group = [{table.c[k].name: v for k, v in row.items()} for row in group]
+            cols = ", ".join(_quote(n) for n in names)
+            conflict = ""
+            if key:
+                sets = ", ".join(f"{_quote(n)} = EXCLUDED.{_quote(n)}" for n in names if n not in key)
+                target = ", ".join(_quote(table.c[k].name) for k in key)
+                conflict = f" ON CONFLICT ({target}) DO " + (f"UPDATE SET {sets}" if sets else "NOTHING")
             param = f"rows{len(params)}"
             params[param] = json.dumps(group, default=_json_value, separators=(",", ":"))
             parts.append(
                 f"w{len(parts)} AS (INSERT INTO {name} ({cols}) SELECT {cols} "
-                f"FROM jsonb_populate_recordset(NULL::{name}, CAST(:{param} AS jsonb)))"
+                f"FROM jsonb_populate_recordset(NULL::{name}, CAST(:{param} AS jsonb)){conflict})"
             )
     if parts:
         await session.execute(text(f"WITH {', '.join(parts)} SELECT 1"), params)

@@ -7,10 +7,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import any_, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import Uuid
 
 from crm_platform.db import insert_rows
 from crm_platform.ids import new_id
@@ -42,9 +44,11 @@ class OutboxRepository:
         return (await self.session.execute(stmt)).all()
 
     async def mark_published(self, ids: list[uuid.UUID], when: dt.datetime) -> None:
+        # one array parameter, not an IN list of len(ids) parameters: the statement text (and its
+        # prepared statement on the connection) is the same whatever the batch size
         await self.session.execute(
             update(self.t)
-            .where(self.t.c.id.in_(ids))
+            .where(self.t.c.id == any_(bindparam("ids", ids, type_=ARRAY(Uuid))))
             .values(published_at=when, attempts=self.t.c.attempts + 1)
         )
 

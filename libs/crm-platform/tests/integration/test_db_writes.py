@@ -84,16 +84,25 @@ async def test_one_statement_writes_parents_children_and_every_column_type(crm):
     lead_id = uuid.uuid4()
     at = dt.datetime(2026, 11, 25, 13, 0, 0, 123456, tzinfo=dt.UTC)
     payload = bytes(range(256))
+    subject = "Call \u00e9\u05d0 'q' \"d\" \\ {x}"
     async with transaction(leads.runtime.sessions) as session:
         async with coalesced_inserts(session):
             await insert_objects(  # the child first: its FK is checked at the end of the statement
                 session,
-                [Activity(lead_id=lead_id, kind="task", subject="Call \u00e9\u05d0 'q' \"d\"", owner_id="r1")],
+                [Activity(lead_id=lead_id, kind="task", subject=subject, owner_id="r1")],
             )
             await insert_rows(
                 session,
                 tables.outbox,
-                [{"id": uuid.uuid4(), "subject": "s", "event_type": "t", "payload": payload, "created_at": at}],
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "subject": "s",
+                        "event_type": "t",
+                        "payload": payload,
+                        "created_at": at,
+                    }
+                ],
             )
             lead = Lead(
                 id=lead_id,
@@ -123,6 +132,30 @@ async def test_one_statement_writes_parents_children_and_every_column_type(crm):
         assert got.custom_fields == {"tier": "gold", "n": 3, "nested": {"ok": True}}
         assert got.created_at == at and got.status == "new" and got.do_not_call is False  # Python defaults
         task = (await s.scalars(select(Activity).where(Activity.lead_id == lead_id))).one()
-        assert task.subject == "Call \u00e9\u05d0 'q' \"d\""
+        assert task.subject == subject
         out = (await s.execute(select(tables.outbox.c.payload, tables.outbox.c.headers))).one()
         assert bytes(out.payload) == payload and out.headers == {}  # server default for the absent column
+
+
+async def test_upsert_rows_in_a_block_updates_the_row_and_the_last_state_of_a_key_wins(crm):
+    import uuid
+
+    from crm_leads.assignment.models import PoolState
+    from crm_platform.db import upsert_rows
+
+    leads = await crm.start(definition)
+    rule_id = uuid.uuid4()
+    pools = PoolState.__table__
+    async with transaction(leads.runtime.sessions) as session:  # outside a block: at once
+        await upsert_rows(
+            session, pools, [{"rule_id": rule_id, "counter": 1, "weights": {}}], key=["rule_id"]
+        )
+    async with transaction(leads.runtime.sessions) as session:
+        async with coalesced_inserts(session):
+            for n in (2, 3, 7):  # the same row three times in one statement
+                await upsert_rows(
+                    session, pools, [{"rule_id": rule_id, "counter": n, "weights": {"a": n}}], key=["rule_id"]
+                )
+    async with leads.runtime.sessions() as s:
+        rows = (await s.execute(select(pools.c.counter, pools.c.weights))).all()
+    assert [(r.counter, r.weights) for r in rows] == [(7, {"a": 7})]

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from crm_platform.db import insert_objects
+from crm_platform.db import insert_objects, upsert_rows
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,7 +67,15 @@ class AssignmentRepository:
         result = await self.session.execute(
             select(PoolState).from_statement(stmt), execution_options={"populate_existing": True}
         )
-        return result.scalars().one()
+        state = result.scalars().one()
+        self.session.expunge(state)  # written back by save_pools, with the transaction's other rows
+        return state
+
+    async def save_pools(self, states: Sequence[PoolState]) -> None:
+        """Write back locked pool states (collected into the create's one statement, see
+        crm_platform.db.coalesced_inserts): no round trip of its own while the lock is held."""
+        rows = [{"rule_id": s.rule_id, "counter": s.counter, "weights": s.weights} for s in states]
+        await upsert_rows(self.session, PoolState.__table__, rows, key=["rule_id"])
 
     async def open_loads(self, rep_ids: Sequence[str]) -> dict[str, int]:
         stmt = (

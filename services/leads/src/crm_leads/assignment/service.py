@@ -172,6 +172,7 @@ class AssignmentService:
             for c in choices
         ]
         await self.repo.add_all(decisions)
+        await self.repo.save_pools(list(self._pools.values()))
         given = [(c, d) for c, d in zip(choices, decisions, strict=True) if c.rep is not None]
         audits: list[dict[str, Any]] = []
         assigned: list[tuple[str, Any, str]] = []

@@ -178,15 +178,33 @@ class ServiceProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """SIGCONT the tree (a stopped process cannot act on SIGTERM), then SIGTERM the session."""
         if self.proc is None or self.proc.poll() is not None:
             return
         self.signal_tree(signal.SIGCONT)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def wait_stopped(self, timeout: float = 20.0) -> None:
+        """Until the process has exited; SIGKILLs its session after ``timeout`` seconds."""
+        if self.proc is None:
+            return
         try:
-            self.proc.wait(timeout=20)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+
+    def stop(self) -> None:
+        self.terminate()
+        self.wait_stopped()
+
+
+def stop_all(services: list[ServiceProcess]) -> None:
+    """Stop several processes at once: SIGTERM to all, then wait for each (SIGKILL after 20 s)."""
+    for service in services:
+        service.terminate()
+    for service in services:
+        service.wait_stopped()

@@ -5,9 +5,12 @@ service, and a copy of it (CREATE DATABASE ... TEMPLATE) for the raw baseline; b
 
 1. raw baseline: INSERT one lead row + INSERT one outbox_event row in one transaction, asyncpg pool of 8,
    measured right before each path so both see the same machine load;
-2. the leads service as a real process (``python -m crm_leads app``: uvicorn + grpc.aio + outbox relay
-   publishing to JetStream), with 5 reps and a round-robin assignment rule created through its REST API,
-   driven from this process (aiohttp, grpc.aio) through
+2. the leads service as real processes (``python -m crm_leads app``: uvicorn + grpc.aio + outbox relay
+   publishing to JetStream): ``--replicas N`` of them (default 1), each on its own ports, all on the same
+   database, as Kubernetes runs a Deployment with ``replicas: N``; 5 reps and a round-robin assignment
+   rule are created once through the first one's REST API; this process drives them (aiohttp, grpc.aio)
+   and spreads the calls over the replicas in turn (client-side round robin: one aiohttp session and one
+   gRPC channel per replica) through
    - REST single create   ``POST /api/v1/leads``
    - REST batch           ``POST /api/v1/leads:batch``
    - gRPC batch           ``crm.leads.v1.LeadsService/BatchCreateLeads``;
@@ -18,7 +21,11 @@ publish the backlog to JetStream), so an intake rate the relay cannot follow is 
 Every path starts from empty lead tables (as the raw baseline does). Figures are ratios, never
 assertions: see bench/README.md.
 
-    uv run python bench/leads_intake.py [--seconds 10] [--paths rest_single,grpc_batch] [--profile DIR]
+    uv run python bench/leads_intake.py [--seconds 10] [--paths rest_single,grpc_batch] [--replicas N]
+        [--profile DIR]
+
+CPU per lead of the service is the sum over its replica processes. --profile DIR records each path with
+py-spy into DIR/<path>.txt, or DIR/<path>-<i>.txt for replica i (1..N) when N > 1.
 
 Servers: CRM_POSTGRES_URL / CRM_REDIS_URL, else embedded ones (crm_platform.embedded); NATS is a private
 embedded server unless --shared-nats (then CRM_NATS_URL). Loopback only.
@@ -30,6 +37,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import shutil
@@ -39,7 +47,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +65,7 @@ from benchlib import (
     pct,
     proc_cpu,
     resolve_servers,
+    stop_all,
     with_database,
     with_redis_db,
 )
@@ -177,11 +186,11 @@ async def drive(
 
 
 class CpuMeter:
-    """CPU used during a window by the service process, the PostgreSQL backends serving the bench
-    database (when PostgreSQL runs on this machine) and the whole machine."""
+    """CPU used during a window by the service processes (summed over the replicas), the PostgreSQL
+    backends serving the bench database (when PostgreSQL runs on this machine) and the whole machine."""
 
-    def __init__(self, conn: asyncpg.Connection, db_name: str, service_pid: int | None) -> None:
-        self.conn, self.db_name, self.service_pid = conn, db_name, service_pid
+    def __init__(self, conn: asyncpg.Connection, db_name: str, service_pids: Sequence[int]) -> None:
+        self.conn, self.db_name, self.service_pids = conn, db_name, list(service_pids)
         self.service = self.postgres = self.machine = 0.0
 
     async def _backends(self) -> dict[int, float]:
@@ -191,7 +200,7 @@ class CpuMeter:
         return {r["pid"]: proc_cpu(r["pid"]) for r in rows}
 
     async def __aenter__(self) -> CpuMeter:
-        self._svc0 = proc_cpu(self.service_pid) if self.service_pid else 0.0
+        self._svc0 = {pid: proc_cpu(pid) for pid in self.service_pids}
         self._pg0 = await self._backends()
         self._m0 = machine_busy()
         return self
@@ -199,7 +208,7 @@ class CpuMeter:
     async def __aexit__(self, *exc: object) -> None:
         m1 = machine_busy()
         pg1 = await self._backends()
-        self.service = (proc_cpu(self.service_pid) - self._svc0) if self.service_pid else 0.0
+        self.service = sum(proc_cpu(pid) - cpu0 for pid, cpu0 in self._svc0.items())
         self.postgres = sum(cpu - self._pg0.get(pid, 0.0) for pid, cpu in pg1.items())
         busy, total = m1[0] - self._m0[0], m1[1] - self._m0[1]
         self.machine = busy / total if total else 0.0
@@ -289,7 +298,7 @@ async def raw_baseline(
 
 @contextlib.contextmanager
 def py_spy(pid: int, out: Path | None, seconds: float) -> Iterator[None]:
-    """Sample the service with py-spy (collapsed stacks, ``--idle`` off) while the block runs."""
+    """Sample one service process with py-spy (collapsed stacks, ``--idle`` off) while the block runs."""
     if out is None:
         yield
         return
@@ -367,7 +376,7 @@ async def wait_drained(conn: asyncpg.Connection, timeout: float = 90.0) -> float
 
 async def measure_raw(args: argparse.Namespace, raw_conn: asyncpg.Connection) -> tuple[Window, CpuMeter]:
     await reset_leads(raw_conn)
-    meter = CpuMeter(raw_conn, args.raw_db_name, None)
+    meter = CpuMeter(raw_conn, args.raw_db_name, [])
     window = await raw_baseline(args.raw_url, args.raw_concurrency, args.raw_seconds, 1.0, meter)
     return window, meter
 
@@ -380,7 +389,7 @@ async def run_phase(
     args: argparse.Namespace,
     conn: asyncpg.Connection,
     raw_conn: asyncpg.Connection,
-    service: ServiceProcess,
+    services: list[ServiceProcess],
 ) -> Result:
     # the raw baseline right before the path, while the service idles, so both see the same machine
     raw_window, raw_meter = await measure_raw(args, raw_conn)
@@ -389,10 +398,13 @@ async def run_phase(
     await wait_drained(conn)
     await conn.execute("UPDATE outbox_event SET attempts = -1")  # warm-up rows: not measured
     warm_leads = int(await conn.fetchval("SELECT count(*) FROM lead"))
-    assert service.proc is not None
-    out = args.profile / f"{name}.txt" if args.profile else None
-    meter = CpuMeter(conn, args.db_name, service.proc.pid)
-    with py_spy(service.proc.pid, out, args.seconds):
+    meter = CpuMeter(conn, args.db_name, [s.pid for s in services])
+    with contextlib.ExitStack() as spies:
+        for i, service in enumerate(services, 1):
+            out = None
+            if args.profile:
+                out = args.profile / (f"{name}.txt" if len(services) == 1 else f"{name}-{i}.txt")
+            spies.enter_context(py_spy(service.pid, out, args.seconds))
         async with meter:
             window = await drive(op, concurrency, args.seconds, latencies=name == "rest_single")
     res = Result(name, label, window, raw=raw_window, cpu=meter, raw_cpu=raw_meter)
@@ -443,6 +455,12 @@ async def setup_assignment(base: str, headers: dict[str, str]) -> None:
         r.raise_for_status()
 
 
+def replicas_text(n: int) -> str:
+    return (
+        f"leads service: {n} replica{'s' if n != 1 else ''} (process{'es' if n != 1 else ''}) on one database"
+    )
+
+
 async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> None:
     tag = os.getpid()
     db_name = args.db_name = f"crm_bench_leads_{tag}"
@@ -452,20 +470,35 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
     await admin.execute(f'CREATE DATABASE "{db_name}"')
     redis_url = with_redis_db(servers.redis, args.redis_db)
-    http_port, grpc_port = embedded.free_port(), embedded.free_port()
     env = {
         **os.environ,
         "LEADS_DATABASE_URL": with_database(servers.postgres, db_name, "asyncpg"),
         "LEADS_NATS_URL": servers.nats,
         "LEADS_REDIS_URL": redis_url,
         "LEADS_HTTP_HOST": "127.0.0.1",
-        "LEADS_HTTP_PORT": str(http_port),
-        "LEADS_GRPC_PORT": str(grpc_port),
         "LEADS_ENV": "dev",
     }
     if args.log_level:
         env["LEADS_LOG_LEVEL"] = args.log_level
-    service = ServiceProcess("crm_leads", "app", ["app"], env, workdir / "leads.log")
+    # N replicas of the service on the same database, each on its own HTTP and gRPC port (as pods of a
+    # Deployment with replicas: N would be, each on its own IP)
+    free: list[int] = []
+    while len(free) < 2 * args.replicas:
+        port = embedded.free_port()
+        if port not in free:
+            free.append(port)
+    ports = list(zip(free[::2], free[1::2], strict=True))  # (HTTP, gRPC) per replica
+    services = [
+        ServiceProcess(
+            "crm_leads",
+            "app" if args.replicas == 1 else f"app (replica {i} of {args.replicas})",
+            ["app"],
+            {**env, "LEADS_HTTP_PORT": str(http_port), "LEADS_GRPC_PORT": str(grpc_port)},
+            workdir / f"leads-{i}.log",
+        )
+        for i, (http_port, grpc_port) in enumerate(ports, 1)
+    ]
+    bases = [f"http://127.0.0.1:{http_port}" for http_port, _ in ports]
     nc = await nats.connect(servers.nats)
     js = nc.jetstream()
     stream_existed = True
@@ -479,7 +512,7 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
     t_start = time.perf_counter()
     try:
         t0 = time.perf_counter()
-        await run_migrate(env)
+        await run_migrate(services[0].env)
         # the raw baseline runs on a copy of the migrated schema, so the service's relay never sees its rows
         await admin.execute(f'CREATE DATABASE "{raw_db}" TEMPLATE "{db_name}"')
         print(f"databases {db_name} (service) and {raw_db} (raw) migrated in {time.perf_counter() - t0:.1f}s")
@@ -487,29 +520,43 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
         raw_conn = await asyncpg.connect(with_database(servers.postgres, raw_db))
         args.raw_url = with_database(servers.postgres, raw_db)
 
-        service.start()
-        await service.wait_ready(f"http://127.0.0.1:{http_port}")
-        base = f"http://127.0.0.1:{http_port}"
+        for service in services:  # all start at once, then each is waited for
+            service.start()
+        for service, base in zip(services, bases, strict=True):
+            await service.wait_ready(base)
         headers = {"authorization": f"Bearer {issue_dev_token()}"}
-        await setup_assignment(base, headers)
-        print(f"leads service up (pid {service.proc.pid if service.proc else '?'}), 5 reps, round-robin rule")
+        await setup_assignment(bases[0], headers)  # once: the rule and reps live in the shared database
+        pids = ", ".join(str(s.pid) for s in services)
+        print(f"{replicas_text(args.replicas)} (pid {pids}); 5 reps and a round-robin rule created")
 
         md = (("authorization", f"Bearer {DEV_SERVICE_TOKEN}"),)
         # aiohttp drives the REST paths: httpx costs ~2 ms of client CPU per request here (measured with
-        # an empty FastAPI endpoint), which made the load generator, not the service, the bottleneck
-        async with (
-            aiohttp.ClientSession(
-                base_url=base,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=60),
-                connector=aiohttp.TCPConnector(limit=64),
-            ) as client,
-            grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel,
-        ):
-            stub = leads_pb2_grpc.LeadsServiceStub(channel)
+        # an empty FastAPI endpoint), which made the load generator, not the service, the bottleneck.
+        # One session (REST) and one channel (gRPC) per replica; each call goes to the next replica in
+        # turn, as a Service or gRPC's round_robin policy would spread them.
+        async with contextlib.AsyncExitStack() as clients:
+            sessions = [
+                await clients.enter_async_context(
+                    aiohttp.ClientSession(
+                        base_url=base,
+                        headers=headers,
+                        timeout=aiohttp.ClientTimeout(total=60),
+                        connector=aiohttp.TCPConnector(limit=64),
+                    )
+                )
+                for base in bases
+            ]
+            stubs = [
+                leads_pb2_grpc.LeadsServiceStub(
+                    await clients.enter_async_context(grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}"))
+                )
+                for _, grpc_port in ports
+            ]
+            next_session = itertools.cycle(sessions).__next__
+            next_stub = itertools.cycle(stubs).__next__
 
             async def rest_single() -> int:
-                async with client.post("/api/v1/leads", json=lead_json()) as r:
+                async with next_session().post("/api/v1/leads", json=lead_json()) as r:
                     if r.status != 201:
                         raise RuntimeError(f"{r.status} {(await r.text())[:300]}")
                     await r.read()
@@ -517,14 +564,14 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
 
             async def rest_batch() -> int:
                 body = {"leads": [lead_json() for _ in range(args.batch)]}
-                async with client.post("/api/v1/leads:batch", json=body) as r:
+                async with next_session().post("/api/v1/leads:batch", json=body) as r:
                     if r.status != 201:
                         raise RuntimeError(f"{r.status} {(await r.text())[:300]}")
                     return len((await r.json())["leads"])
 
             async def grpc_batch() -> int:
                 req = leads_pb2.BatchCreateLeadsRequest(leads=[lead_proto() for _ in range(args.batch)])
-                resp = await stub.BatchCreateLeads(req, metadata=md, timeout=60)
+                resp = await next_stub().BatchCreateLeads(req, metadata=md, timeout=60)
                 return len(resp.leads)
 
             paths: dict[str, tuple[str, Callable[[], Awaitable[int]], int]] = {
@@ -542,14 +589,16 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
             }
             for name in args.paths:
                 label, op, concurrency = paths[name]
-                res = await run_phase(name, label, op, concurrency, args, conn, raw_conn, service)
+                res = await run_phase(name, label, op, concurrency, args, conn, raw_conn, services)
                 results.append(res)
                 print(f"{label}: {res.sustained:,.0f} leads/s (raw just before: {res.raw_rate:,.0f}/s)")
     except BaseException:
-        print(f"--- last lines of the service log:\n{service.tail()}\n---", file=sys.stderr)
+        for service in services:
+            if service.proc is not None:
+                print(f"--- last lines of {service.log.name}:\n{service.tail()}\n---", file=sys.stderr)
         raise
     finally:
-        service.stop()
+        stop_all(services)
         for c in (conn, raw_conn):
             if c is not None:
                 await c.close()
@@ -581,7 +630,9 @@ def report(results: list[Result], args: argparse.Namespace, servers: Servers, to
     print()
     print(
         f"lead intake benchmark: {os.cpu_count()} CPUs shared by PostgreSQL, NATS, Redis, the service and"
-        f" this load generator; servers: {servers.origin}; {args.seconds:.0f}s per path after"
+        f" this load generator; {replicas_text(args.replicas)}"
+        f"{', calls spread over them in turn' if args.replicas > 1 else ''};"
+        f" servers: {servers.origin}; {args.seconds:.0f}s per path after"
         f" {args.warmup:.0f}s warm-up, raw baseline ({args.raw_seconds:.0f}s, asyncpg,"
         f" c={args.raw_concurrency}) measured right before each path"
     )
@@ -610,6 +661,8 @@ def report(results: list[Result], args: argparse.Namespace, servers: Servers, to
     print()
     print("leads/s = sustained: leads created in the window / (window + time the relay needed afterwards")
     print("to publish the outbox backlog to JetStream)")
+    if args.replicas > 1:
+        print(f"CPU per lead of the service = the sum over its {args.replicas} replica processes")
     for r in results:
         counts = sorted(n for o, n in r.owners.items() if o != "-")
         fair = bool(counts) and max(counts) - min(counts) <= 1 and "-" not in r.owners
@@ -667,12 +720,23 @@ def main() -> None:
         help="use CRM_NATS_URL instead of a private embedded NATS (tests elsewhere may delete CRM_LEADS)",
     )
     parser.add_argument(
-        "--profile", type=Path, help="py-spy the service during each path into DIR/<path>.txt"
+        "--replicas",
+        type=int,
+        default=1,
+        help="service processes on the same database, called in turn (as a Deployment's replicas: N)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy the service during each path into DIR/<path>.txt (DIR/<path>-<i>.txt per replica"
+        " when --replicas > 1)",
     )
     args = parser.parse_args()
     unknown = set(args.paths) - set(TARGETS)
     if unknown:
         parser.error(f"unknown paths: {', '.join(sorted(unknown))}")
+    if args.replicas < 1:
+        parser.error("--replicas must be at least 1")
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0

@@ -7,8 +7,6 @@ services only ``flush()``.
 from __future__ import annotations
 
 import datetime as dt
-import enum
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -16,6 +14,7 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import DateTime, MetaData, event, func, insert, inspect, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -183,6 +182,8 @@ async def coalesced_inserts(session: AsyncSession) -> AsyncIterator[None]:
 
 
 def _json_value(value: Any) -> Any:
+    """What orjson does not write itself (it writes uuid.UUID, datetime, date, time and enums, but
+    not subclasses such as the UUIDs asyncpg reads)."""
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, dt.datetime | dt.date | dt.time):
@@ -191,8 +192,6 @@ def _json_value(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return "\\x" + bytes(value).hex()  # bytea's hex input form
-    if isinstance(value, enum.Enum):
-        return value.value
     raise TypeError(f"cannot write {type(value).__name__} as a column value")
 
 
@@ -227,7 +226,7 @@ async def write_rows(session: AsyncSession, pending: Pending) -> None:
                 target = ", ".join(_quote(table.c[k].name) for k in key)
                 conflict = f" ON CONFLICT ({target}) DO " + (f"UPDATE SET {sets}" if sets else "NOTHING")
             param = f"rows{len(params)}"
-            params[param] = json.dumps(group, default=_json_value, separators=(",", ":"))
+            params[param] = orjson.dumps(group, default=_json_value).decode()
             parts.append(
                 f"w{len(parts)} AS (INSERT INTO {name} ({cols}) SELECT {cols} "
                 f"FROM jsonb_populate_recordset(NULL::{name}, CAST(:{param} AS jsonb)){conflict})"

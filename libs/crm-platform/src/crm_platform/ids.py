@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 import uuid
 
-import uuid6
+_VERSION_7 = (0x7 << 76) | (0b10 << 62)
+_last_stamp = 0
 
 
 def new_id() -> uuid.UUID:
-    return uuid.UUID(bytes=uuid6.uuid7().bytes)
+    """A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, 12 bits of sub-millisecond time (method 3 of
+    the RFC), 62 random bits. Monotonic within the process: an id made in the same 1/4096 ms as the
+    last one takes the next step, so ids run ahead of the clock only beyond 4 million ids a second."""
+    global _last_stamp
+    ns = time.time_ns()
+    ms, sub = divmod(ns, 1_000_000)
+    stamp = (ms << 12) | ((sub << 12) // 1_000_000)
+    if stamp <= _last_stamp:
+        stamp = _last_stamp + 1
+    _last_stamp = stamp
+    return uuid.UUID(int=((stamp >> 12) << 80) | _VERSION_7 | ((stamp & 0xFFF) << 64) | secrets.randbits(62))
 
 
 def parse_id(value: str, field: str = "id") -> uuid.UUID:

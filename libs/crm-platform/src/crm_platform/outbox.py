@@ -45,29 +45,41 @@ def build_headers(event_id: uuid.UUID, event_type: str, occurred_at: dt.datetime
     return headers
 
 
-def _stamp(message: Message, producer: str, aggregate_id: str) -> dict[str, Any]:
-    """Fill the event's metadata envelope and return its outbox row."""
-    event_id = new_id()
-    occurred_at = utcnow()
-    event_type = message.DESCRIPTOR.full_name
-    headers = build_headers(event_id, event_type, occurred_at)
-    if "metadata" in message.DESCRIPTOR.fields_by_name:
-        meta: Any = message.metadata  # type: ignore[attr-defined]
-        meta.event_id = str(event_id)
-        meta.event_type = event_type
-        ts = Timestamp()
-        ts.FromDatetime(occurred_at)
-        meta.occurred_at.CopyFrom(ts)
-        meta.producer = producer
-        meta.traceparent = headers.get(HEADER_TRACEPARENT, "")
-        meta.aggregate_id = aggregate_id
-    return {
-        "id": event_id,
-        "event_type": event_type,
-        "payload": message.SerializeToString(),
-        "headers": headers,
-        "created_at": occurred_at,
-    }
+class _Stamper:
+    """Fills events' metadata envelopes and makes their outbox rows. The events of one call share
+    the time and the trace context (one business transaction), so those are taken once."""
+
+    def __init__(self, producer: str) -> None:
+        self.producer = producer
+        self.occurred_at = utcnow()
+        self.timestamp = Timestamp()
+        self.timestamp.FromDatetime(self.occurred_at)
+        self.at_text = self.occurred_at.isoformat()
+        self.traceparent = obs.current_traceparent() or ""
+
+    def row(self, subject: str, message: Message, aggregate_id: str) -> dict[str, Any]:
+        event_id = new_id()
+        event_type = message.DESCRIPTOR.full_name
+        id_text = str(event_id)
+        headers = {HEADER_MSG_ID: id_text, HEADER_EVENT_TYPE: event_type, HEADER_OCCURRED_AT: self.at_text}
+        if self.traceparent:
+            headers[HEADER_TRACEPARENT] = self.traceparent
+        if "metadata" in message.DESCRIPTOR.fields_by_name:
+            meta: Any = message.metadata  # type: ignore[attr-defined]
+            meta.event_id = id_text
+            meta.event_type = event_type
+            meta.occurred_at.CopyFrom(self.timestamp)
+            meta.producer = self.producer
+            meta.traceparent = self.traceparent
+            meta.aggregate_id = aggregate_id
+        return {
+            "id": event_id,
+            "event_type": event_type,
+            "payload": message.SerializeToString(),
+            "headers": headers,
+            "created_at": self.occurred_at,
+            "subject": subject,
+        }
 
 
 async def add_event(
@@ -80,9 +92,7 @@ async def add_event(
     aggregate_id: str = "",
 ) -> uuid.UUID:
     """Write one event into the outbox within the caller's transaction; never publishes."""
-    row = _stamp(message, producer, aggregate_id)
-    await OutboxRepository(session, tables).insert_many([{**row, "subject": subject}])
-    return uuid.UUID(str(row["id"]))
+    return (await add_events(session, tables, [(subject, message, aggregate_id)], producer=producer))[0]
 
 
 async def add_events(
@@ -93,13 +103,12 @@ async def add_events(
     producer: str,
 ) -> list[uuid.UUID]:
     """Write many events (subject, message, aggregate id) in one INSERT, in order; never publishes."""
-    rows = [
-        {**_stamp(message, producer, aggregate_id), "subject": subject}
-        for subject, message, aggregate_id in events
-    ]
-    if rows:
-        await OutboxRepository(session, tables).insert_many(rows)
-    return [uuid.UUID(str(r["id"])) for r in rows]
+    if not events:
+        return []
+    stamper = _Stamper(producer)
+    rows = [stamper.row(subject, message, aggregate_id) for subject, message, aggregate_id in events]
+    await OutboxRepository(session, tables).insert_many(rows)
+    return [r["id"] for r in rows]
 
 
 class OutboxRelay:

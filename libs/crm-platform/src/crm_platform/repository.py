@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import any_, bindparam, func, insert, select, update
+from sqlalchemy import any_, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
@@ -34,6 +34,12 @@ class OutboxRepository:
         await insert_rows(self.session, self.t, rows)
 
     async def claim_unpublished(self, limit: int) -> Sequence[Row[Any, Any, Any, Any]]:
+        # Read the partial index in seq order and stop at `limit`, never "find every unpublished row,
+        # then sort". The planner picks the latter when its statistics say the backlog is small, as
+        # they do on a queue table most of the time; with a real backlog (a burst, NATS back after an
+        # outage) it then sorted every waiting row, payloads and all, per claim: 16-20 ms and a 5 MB
+        # sort on disk at 10,000 waiting rows, just when the relay has to catch up.
+        await self.session.execute(text("SET LOCAL enable_sort = off"))
         stmt = (
             select(self.t.c.id, self.t.c.subject, self.t.c.payload, self.t.c.headers)
             .where(self.t.c.published_at.is_(None))
@@ -60,8 +66,8 @@ class OutboxRepository:
         )
 
     async def oldest_unpublished_age(self) -> float:
-        oldest = await self.session.scalar(
-            select(func.min(self.t.c.created_at)).where(self.t.c.published_at.is_(None))
+        oldest = await self.session.scalar(  # the first row of the unpublished index, not a scan of all
+            select(self.t.c.created_at).where(self.t.c.published_at.is_(None)).order_by(self.t.c.seq).limit(1)
         )
         if oldest is None:
             return 0.0

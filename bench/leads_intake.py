@@ -397,6 +397,10 @@ async def run_phase(
     await drive(op, concurrency, args.warmup)
     await wait_drained(conn)
     await conn.execute("UPDATE outbox_event SET attempts = -1")  # warm-up rows: not measured
+    # Statistics as a running system has them (autovacuum's ANALYZE): the tables were emptied and
+    # analyzed empty just before, and the service's prepared statements would otherwise keep generic
+    # plans made for empty tables (sequential scans of lead and outbox_event) through the window.
+    await conn.execute("ANALYZE")
     warm_leads = int(await conn.fetchval("SELECT count(*) FROM lead"))
     meter = CpuMeter(conn, args.db_name, [s.pid for s in services])
     with contextlib.ExitStack() as spies:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from crm_platform.db import insert_objects, upsert_rows
+from crm_platform.db import insert_rows, upsert_rows
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,8 +38,8 @@ class AssignmentRepository:
         self.session.add(obj)
         await self.session.flush()
 
-    async def add_all(self, objs: Sequence[Any]) -> None:
-        await insert_objects(self.session, objs)
+    async def add_decisions(self, rows: Sequence[dict[str, Any]]) -> None:
+        await insert_rows(self.session, AssignmentDecision.__table__, rows)
 
     async def delete(self, obj: Any) -> None:
         await self.session.delete(obj)

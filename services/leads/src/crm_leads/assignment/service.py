@@ -77,9 +77,15 @@ class AssignmentService:
         return (await self.assign_many([lead], actor, now))[0]
 
     async def assign_many(
-        self, leads: Sequence[Lead], actor: str = "system", now: dt.datetime | None = None
+        self,
+        leads: Sequence[Lead],
+        actor: str = "system",
+        now: dt.datetime | None = None,
+        *,
+        answer: bool = True,
     ) -> list[AssignmentDecision]:
-        """Assign new leads in order (one intake or batch): choices in memory, writes in bulk."""
+        """Assign new leads in order (one intake or batch): choices in memory, writes in bulk; the
+        stored decisions are returned unless ``answer`` is off."""
         now = now or utcnow()
         if self._rules is None:
             self._rules = await self.repo.active_rules()
@@ -95,7 +101,7 @@ class AssignmentService:
                 )
             else:
                 chosen.append(await self._choose(lead, rule, now))
-        return await self._record(chosen, actor)
+        return await self._record(chosen, actor, answer=answer)
 
     async def _choose(self, lead: Lead, rule: AssignmentRule, now: dt.datetime) -> Choice:
         if rule.id not in self._pools:  # locked until the transaction ends: concurrent intakes queue here
@@ -151,29 +157,36 @@ class AssignmentService:
         return Choice(lead, rule, rule.strategy, candidates, reps[picked], f"rule {rule.name!r}: {reason}")
 
     async def _record(
-        self, choices: Sequence[Choice], actor: str, followup_minutes: int | None = None
+        self,
+        choices: Sequence[Choice],
+        actor: str,
+        followup_minutes: int | None = None,
+        *,
+        answer: bool = True,
     ) -> list[AssignmentDecision]:
-        """Store the decisions, give the chosen leads to their reps (audit, event, first follow-up)."""
+        """Store the decisions, give the chosen leads to their reps (audit, event, first follow-up);
+        returns the decisions unless ``answer`` is off (bulk intake does not read them)."""
         from crm_leads.activities.service import ActivityService  # activities builds on assignment
 
         now = utcnow()
-        decisions = [
-            AssignmentDecision(
-                id=new_id(),
-                lead_id=c.lead.id,
-                rule_id=c.rule.id if c.rule else None,
-                strategy=c.strategy,
-                candidates=c.candidates,
-                chosen_rep_id=c.rep.id if c.rep else None,
-                reason=c.reason,
-                actor=actor,
-                created_at=now,
-            )
+        # plain rows (a batch makes hundreds: ORM objects cost more than the rest of the decision)
+        rows: list[dict[str, Any]] = [
+            {
+                "id": new_id(),
+                "lead_id": c.lead.id,
+                "rule_id": c.rule.id if c.rule else None,
+                "strategy": c.strategy,
+                "candidates": c.candidates,
+                "chosen_rep_id": c.rep.id if c.rep else None,
+                "reason": c.reason,
+                "actor": actor,
+                "created_at": now,
+            }
             for c in choices
         ]
-        await self.repo.add_all(decisions)
+        await self.repo.add_decisions(rows)
         await self.repo.save_pools(list(self._pools.values()))
-        given = [(c, d) for c, d in zip(choices, decisions, strict=True) if c.rep is not None]
+        given = [(c, d) for c, d in zip(choices, rows, strict=True) if c.rep is not None]
         audits: list[dict[str, Any]] = []
         assigned: list[tuple[str, Any, str]] = []
         new_owner: list[tuple[Lead, str, int]] = []
@@ -190,8 +203,8 @@ class AssignmentService:
                     "action": "assigned",
                     "changes": {
                         "owner_id": [previous, c.rep.id],
-                        "reason": d.reason,
-                        "decision_id": str(d.id),
+                        "reason": d["reason"],
+                        "decision_id": str(d["id"]),
                     },
                 }
             )
@@ -202,8 +215,8 @@ class AssignmentService:
                         lead_id=str(lead.id),
                         owner_id=c.rep.id,
                         previous_owner_id=previous or "",
-                        rule_id=str(d.rule_id or ""),
-                        reason=d.reason,
+                        rule_id=str(d["rule_id"] or ""),
+                        reason=d["reason"],
                     ),
                     str(lead.id),
                 )
@@ -221,7 +234,7 @@ class AssignmentService:
         for lead, rep_id, previous in moved:
             await activities.reassign_open_tasks(lead.id, rep_id, previous)
         await self.session.flush()
-        return decisions
+        return [AssignmentDecision(**row) for row in rows] if answer else []
 
     async def reassign(
         self, lead: Lead, owner_id: str | None, actor: str, reason: str = ""

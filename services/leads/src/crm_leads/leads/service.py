@@ -356,7 +356,9 @@ class LeadService:
                 await ActivityService(self.session).create_first_followups(owned, actor=who.subject)
             waiting = [lead for lead in leads if lead.owner_id is None]
             if waiting:
-                await AssignmentService(self.session, self.followup_minutes).assign_many(waiting, who.subject)
+                await AssignmentService(self.session, self.followup_minutes).assign_many(
+                    waiting, who.subject, answer=False
+                )
         await self.repo.insert_new(leads)
         await self.session.flush()
         return leads

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import DateTime, MetaData, event, func, insert, inspect, text
@@ -24,6 +24,8 @@ from sqlalchemy.types import Uuid
 from crm_platform.ids import new_id
 
 log = logging.getLogger(__name__)
+
+M = TypeVar("M")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -79,6 +81,16 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
         except BaseException:
             await session.rollback()
             raise
+
+
+def new_object(model: type[M], **values: Any) -> M:
+    """A new (transient) mapped object with these attribute values, built without the ORM's event
+    per attribute: ~2 us instead of ~40 us for a 40-column row (bulk intake builds hundreds). The
+    values count as unchanged, which is what :func:`insert_objects` and a later ``session.add`` read;
+    later changes to the object are tracked as usual."""
+    obj: M = model._sa_class_manager.new_instance()  # type: ignore[attr-defined]
+    obj.__dict__.update(values)
+    return obj
 
 
 async def insert_objects(session: AsyncSession, objects: Sequence[Any], *, attach: bool = False) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from crm_platform.auth import Principal
-from crm_platform.db import after_commit, utcnow
+from crm_platform.db import after_commit, new_object, utcnow
 from crm_platform.errors import Forbidden, ValidationFailed
 from crm_platform.fields import EARLIEST, LATEST
 from crm_platform.ids import new_id
@@ -437,7 +437,8 @@ class ActivityService:
     def _new(
         lead: Lead, kind: str, actor: str, now: dt.datetime, subject: str = "", body: str = ""
     ) -> Activity:
-        return Activity(
+        return new_object(
+            Activity,
             id=new_id(),
             lead_id=lead.id,
             kind=kind,

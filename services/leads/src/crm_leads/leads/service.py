@@ -15,7 +15,7 @@ from crm.leads.v1 import events_pb2
 from crm_platform.auth import Principal
 from crm_platform.celery import enqueue_after_commit
 from crm_platform.contact_points import company_key, normalise_email, normalise_phone
-from crm_platform.db import coalesced_inserts, utcnow
+from crm_platform.db import coalesced_inserts, new_object, utcnow
 from crm_platform.errors import Conflict, ValidationFailed
 from crm_platform.ids import new_id
 from crm_platform.outbox import add_event, add_events
@@ -310,7 +310,8 @@ class LeadService:
             if campaign and not values["campaign"]:
                 values["campaign"] = campaign
             leads.append(
-                Lead(
+                new_object(
+                    Lead,
                     id=new_id(),
                     **values,
                     status="new",

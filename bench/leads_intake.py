@@ -709,7 +709,9 @@ def main() -> None:
     parser.add_argument("--raw-concurrency", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=16, help="in-flight REST single creates")
     parser.add_argument("--batch", type=int, default=200, help="leads per batch request")
-    parser.add_argument("--batch-concurrency", type=int, default=2, help="in-flight batch requests")
+    parser.add_argument(
+        "--batch-concurrency", type=int, default=4, help="in-flight batch requests (over all replicas)"
+    )
     parser.add_argument("--redis-db", type=int, default=15, help="Redis db for the service's Celery queue")
     parser.add_argument("--log-level", help="the service's LEADS_LOG_LEVEL (default: its own, INFO)")
     parser.add_argument(
@@ -726,8 +728,9 @@ def main() -> None:
     parser.add_argument(
         "--replicas",
         type=int,
-        default=1,
-        help="service processes on the same database, called in turn (as a Deployment's replicas: N)",
+        default=2,
+        help="service processes on the same database, called in turn (as a Deployment's replicas: N);"
+        " default 2, one per core of the 2-core reference machine",
     )
     parser.add_argument(
         "--profile",

@@ -169,9 +169,12 @@ class LeadRepository:
             result[lead.id] = found
         return result
 
-    async def link_new_duplicates(self, matches: dict[uuid.UUID, dict[uuid.UUID, set[str]]]) -> None:
-        """Links of leads created in this transaction (no link of theirs exists yet: plain INSERT,
-        collected by a coalesced block)."""
+    async def link_duplicates(
+        self, matches: dict[uuid.UUID, dict[uuid.UUID, set[str]]], *, new: bool = False
+    ) -> None:
+        """Store duplicate links. ``new``: the leads were created in this transaction, so no link of
+        theirs exists yet (a plain INSERT, which a coalesced block collects); otherwise links that
+        exist already are kept."""
         now = utcnow()
         rows = [
             {"lead_id": lead_id, "duplicate_of_id": other, "matched_on": sorted(on), "created_at": now}
@@ -179,16 +182,9 @@ class LeadRepository:
             for other, on in found.items()
             if other != lead_id
         ]
-        await insert_rows(self.session, LINKS, rows)
-
-    async def link_duplicates_bulk(self, matches: dict[uuid.UUID, dict[uuid.UUID, set[str]]]) -> None:
-        now = utcnow()
-        rows = [
-            {"lead_id": lead_id, "duplicate_of_id": other, "matched_on": sorted(on), "created_at": now}
-            for lead_id, found in matches.items()
-            for other, on in found.items()
-            if other != lead_id
-        ]
+        if new:
+            await insert_rows(self.session, LINKS, rows)
+            return
         for start in range(0, len(rows), 2000):  # 4 parameters a row: well below asyncpg's 32,767
             chunk = rows[start : start + 2000]
             await self.session.execute(pg_insert(LINKS).values(chunk).on_conflict_do_nothing())
@@ -214,7 +210,7 @@ class LeadRepository:
             other = link.duplicate_of_id if link.lead_id == from_id else link.lead_id
             if other != to_id:
                 moved.setdefault(other, set()).update(link.matched_on)
-        await self.link_duplicates_bulk({to_id: moved})
+        await self.link_duplicates({to_id: moved})
         await self.session.execute(
             delete(LeadDuplicate).where(
                 LeadDuplicate.lead_id == to_id, LeadDuplicate.duplicate_of_id == to_id

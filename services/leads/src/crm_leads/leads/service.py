@@ -329,7 +329,7 @@ class LeadService:
         # UPDATEd: they and every row pointing at them (duplicate links, audits, decisions, follow-ups)
         # and the events are collected and go out at the end as one statement (coalesced_inserts)
         matches = await self.repo.find_matches_bulk(leads)
-        await self.repo.link_new_duplicates(matches)
+        await self.repo.link_duplicates(matches, new=True)
         await self.repo.add_audits(
             [
                 {

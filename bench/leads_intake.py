@@ -480,6 +480,7 @@ async def bench(args: argparse.Namespace, servers: Servers, workdir: Path) -> No
         "LEADS_NATS_URL": servers.nats,
         "LEADS_REDIS_URL": redis_url,
         "LEADS_HTTP_HOST": "127.0.0.1",
+        "LEADS_GRPC_HOST": "127.0.0.1",
         "LEADS_ENV": "dev",
     }
     if args.log_level:

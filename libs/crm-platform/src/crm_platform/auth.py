@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -14,6 +15,7 @@ from crm_platform.settings import DEV_JWT_SECRET, ServiceSettings
 
 Role = Literal["admin", "manager", "rep"]
 ROLES: tuple[str, ...] = ("admin", "manager", "rep")
+VERIFIED_TOKENS_KEPT = 4096  # per process; the oldest goes first
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class TokenVerifier:
         self.audience = settings.jwt_audience or None
         self.service_token = settings.service_token
         self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+        # tokens already verified, until their expiry: a client sends the same token with every
+        # request, and checking its signature again cost more than the rest of the request's auth
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def verify_bearer(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -63,6 +68,9 @@ class TokenVerifier:
         return self.verify_jwt(token.strip())
 
     def verify_jwt(self, token: str) -> Principal:
+        hit = self._verified.get(token)
+        if hit is not None and time.time() < hit[1]:
+            return hit[0]
         try:
             if self._jwks is not None:
                 key = self._jwks.get_signing_key_from_jwt(token).key
@@ -82,7 +90,13 @@ class TokenVerifier:
         sub = str(claims.get("sub") or "")
         if not sub:
             raise Unauthenticated("token has no subject")
-        return Principal(subject=sub, roles=known, team=str(claims.get("team") or ""))
+        principal = Principal(subject=sub, roles=known, team=str(claims.get("team") or ""))
+        exp = claims.get("exp")
+        if isinstance(exp, int | float):  # a token without expiry is checked every time
+            if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[token] = (principal, float(exp))
+        return principal
 
     def verify_service_or_user(self, authorization: str | None) -> Principal:
         """gRPC callers: the shared service token, or a user JWT forwarded by the gateway."""

@@ -90,3 +90,47 @@ def enqueue_after_commit(session: AsyncSession, app: Celery, name: str, *args: A
             log.warning("could not enqueue %s%r (%s); the periodic sweep will retry", name, args, exc)
 
     after_commit(session, _send)
+
+
+_id_batches: dict[tuple[int, str], list[Any]] = {}
+_flushes: set[asyncio.Task[None]] = set()
+
+
+def enqueue_ids_after_commit(
+    session: AsyncSession, app: Celery, name: str, ids: list[Any], *, delay: float = 0.05
+) -> None:
+    """:func:`enqueue_after_commit` for a task whose one argument is a list of ids, under load:
+    the ids of every transaction that commits within ``delay`` seconds go out as ONE task, sent from
+    a worker thread, so many small transactions (group commits of single creates) neither pay a
+    broker round trip each nor block the event loop with it. Outside an event loop the task is sent
+    at once. Ids whose send is lost (broker down, process stopped within ``delay``) are left to the
+    task's periodic sweep, as with :func:`enqueue_after_commit`."""
+
+    def _add() -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            _send_now(app, name, ids)
+            return
+        key = (id(app), name)
+        pending = _id_batches.get(key)
+        if pending is None:
+            _id_batches[key] = pending = []
+            loop.call_later(delay, _start_flush, loop, app, name, key)
+        pending.extend(ids)
+
+    after_commit(session, _add)
+
+
+def _start_flush(loop: asyncio.AbstractEventLoop, app: Celery, name: str, key: tuple[int, str]) -> None:
+    ids = _id_batches.pop(key, [])
+    task = loop.create_task(asyncio.to_thread(_send_now, app, name, ids))
+    _flushes.add(task)
+    task.add_done_callback(_flushes.discard)
+
+
+def _send_now(app: Celery, name: str, ids: list[Any]) -> None:
+    try:
+        app.send_task(name, args=(ids,), queue=app.conf.task_default_queue)
+    except Exception as exc:
+        log.warning("could not enqueue %s for %d ids (%s); the sweep will retry", name, len(ids), exc)

@@ -44,3 +44,26 @@ def test_visibility_rules() -> None:
 
 def test_retry_delay_grows_with_deliveries_and_caps() -> None:
     assert [retry_delay(n) for n in (1, 2, 3, 4, 5, 9)] == [1.0, 5.0, 30.0, 120.0, 600.0, 600.0]
+
+
+def test_a_verified_token_is_remembered_until_it_expires(monkeypatch) -> None:
+    import time
+
+    import jwt
+
+    v = TokenVerifier(ServiceSettings())
+    token = issue_token(DEV_JWT_SECRET, "u1", ("rep",), ttl=dt.timedelta(seconds=1))
+    who = v.verify_jwt(token)
+    decodes = []
+    real_decode = jwt.decode
+    monkeypatch.setattr(
+        "crm_platform.auth.jwt.decode", lambda *a, **k: decodes.append(1) or real_decode(*a, **k)
+    )
+    assert v.verify_jwt(token) is who and decodes == []  # no second signature check
+    time.sleep(1.1)
+    with pytest.raises(Unauthenticated, match="expired"):  # past its exp: checked again, and refused
+        v.verify_jwt(token)
+    assert decodes == [1]
+    other = issue_token(DEV_JWT_SECRET, "u2", ("rep",))
+    with pytest.raises(Unauthenticated):  # a tampered token is its own string: never served from the cache
+        v.verify_jwt(other[:-4] + token[-4:])

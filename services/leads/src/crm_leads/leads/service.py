@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from crm.leads.v1 import events_pb2
 from crm_platform.auth import Principal
-from crm_platform.celery import enqueue_after_commit
+from crm_platform.celery import enqueue_ids_after_commit
 from crm_platform.contact_points import company_key, normalise_email, normalise_phone
 from crm_platform.db import coalesced_inserts, new_object, utcnow
 from crm_platform.errors import Conflict, ValidationFailed
@@ -347,7 +347,7 @@ class LeadService:
             [(events.LEAD_CREATED, events.lead_created(lead), str(lead.id)) for lead in leads],
             producer="leads",
         )
-        enqueue_after_commit(self.session, celery, "leads.score_leads", [str(x.id) for x in leads])
+        enqueue_ids_after_commit(self.session, celery, "leads.score_leads", [str(x.id) for x in leads])
         if assign:
             from crm_leads.activities.service import ActivityService
             from crm_leads.assignment.service import AssignmentService

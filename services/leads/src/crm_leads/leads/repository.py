@@ -15,7 +15,6 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    Uuid,
     and_,
     bindparam,
     delete,
@@ -41,7 +40,8 @@ MAX_MATCHES_PER_CRITERION = 20
 
 # Earlier leads sharing an e-mail, a phone or a company key with a batch of new ones, at most `most`
 # per value (the caller drops values with more: not discriminating). One prepared statement whatever the
-# batch; the array overlaps use the GIN indexes, the company key its b-tree.
+# batch; the array overlaps use the GIN indexes, the company key its b-tree. The new leads themselves are
+# not in the table yet (a create writes them at its end), so they need no excluding.
 MATCHES = text(
     """
     SELECT id, kind, value FROM (
@@ -50,22 +50,21 @@ MATCHES = text(
         SELECT l.id, 'email' AS kind, e.value
         FROM lead l CROSS JOIN LATERAL unnest(l.emails) AS e(value)
         WHERE l.emails && :emails AND e.value = ANY(:emails)
-          AND l.status <> 'merged' AND l.id <> ALL(:ids)
+          AND l.status <> 'merged'
         UNION ALL
         SELECT l.id, 'phone', p.value
         FROM lead l CROSS JOIN LATERAL unnest(l.phone_numbers) AS p(value)
         WHERE l.phone_numbers && :phones AND p.value = ANY(:phones)
-          AND l.status <> 'merged' AND l.id <> ALL(:ids)
+          AND l.status <> 'merged'
         UNION ALL
         SELECT l.id, 'company', l.company_key
         FROM lead l
-        WHERE l.company_key = ANY(:companies) AND l.status <> 'merged' AND l.id <> ALL(:ids)
+        WHERE l.company_key = ANY(:companies) AND l.status <> 'merged'
       ) m
     ) ranked
     WHERE n <= :most
     """
 ).bindparams(
-    bindparam("ids", type_=ARRAY(Uuid)),
     bindparam("emails", type_=ARRAY(String(320))),
     bindparam("phones", type_=ARRAY(String(32))),
     bindparam("companies", type_=ARRAY(String(300))),
@@ -145,7 +144,6 @@ class LeadRepository:
         A criterion value shared by more than MAX_MATCHES_PER_CRITERION leads is not discriminating
         and is ignored (a generic company name, a switchboard number)."""
         params = {
-            "ids": [x.id for x in leads],
             "emails": sorted({e for x in leads for e in x.emails}),
             "phones": sorted({p for x in leads for p in x.phone_numbers}),
             "companies": sorted({x.company_key for x in leads if x.company_key}),

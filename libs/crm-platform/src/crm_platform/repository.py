@@ -18,6 +18,10 @@ from crm_platform.db import insert_rows
 from crm_platform.ids import new_id
 from crm_platform.tables import PlatformTables
 
+RELAY_SETTINGS = text(
+    "SELECT set_config('enable_sort', 'off', true), set_config('synchronous_commit', 'off', true)"
+)
+
 # session.info key: this transaction wrote outbox rows (the edge then wakes the relay after the commit)
 OUTBOX_WRITTEN = "crm_platform.outbox_written"
 
@@ -39,7 +43,10 @@ class OutboxRepository:
         # they do on a queue table most of the time; with a real backlog (a burst, NATS back after an
         # outage) it then sorted every waiting row, payloads and all, per claim: 16-20 ms and a 5 MB
         # sort on disk at 10,000 waiting rows, just when the relay has to catch up.
-        await self.session.execute(text("SET LOCAL enable_sort = off"))
+        # The claim's transaction only marks rows published: its commit need not wait for the WAL
+        # flush (after a crash a lost mark means the row is published again, and JetStream drops the
+        # copy by its Nats-Msg-Id, consumers by their inbox).
+        await self.session.execute(RELAY_SETTINGS)
         stmt = (
             select(self.t.c.id, self.t.c.subject, self.t.c.payload, self.t.c.headers)
             .where(self.t.c.published_at.is_(None))

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import orjson
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from nats.js import JetStreamContext
@@ -161,7 +162,9 @@ class OutboxRelay:
                 try:
                     # no wait_stall: a batch never fills nats-py's 4,000 pending slots, and a
                     # timeout there would cost an extra asyncio task per message
-                    future = await self.js.publish_async(row.subject, row.payload, headers=dict(row.headers))
+                    future = await self.js.publish_async(
+                        row.subject, row.payload, headers=orjson.loads(row.headers)
+                    )
                 except Exception as exc:  # NATS down: keep this and the following rows for the next round
                     error = exc
                     break

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import any_, bindparam, func, insert, select, text, update
+from sqlalchemy import Text, any_, bindparam, cast, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
@@ -48,7 +48,10 @@ class OutboxRepository:
         # copy by its Nats-Msg-Id, consumers by their inbox).
         await self.session.execute(RELAY_SETTINGS)
         stmt = (
-            select(self.t.c.id, self.t.c.subject, self.t.c.payload, self.t.c.headers)
+            # headers as text: orjson reads them in the relay at a third of the jsonb codec's cost
+            select(
+                self.t.c.id, self.t.c.subject, self.t.c.payload, cast(self.t.c.headers, Text).label("headers")
+            )
             .where(self.t.c.published_at.is_(None))
             .order_by(self.t.c.seq)
             .limit(limit)

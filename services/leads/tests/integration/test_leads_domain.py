@@ -257,3 +257,40 @@ async def test_roles_reps_own_managers_team_admins_all(crm):
     assert await visible(leads.auth("rep", sub="rep-1", team="north")) == {mine["id"]}
     assert await visible(leads.auth("manager", sub="m", team="north")) == {mine["id"]}
     assert await visible(leads.auth("admin")) == {mine["id"], theirs["id"]}
+
+
+async def test_duplicate_probe_of_a_big_batch_reads_indexes_not_the_whole_table(crm):
+    """The probe for a batch of 200 new leads on a table of 5,000 looks each value up in its index:
+    one overlap test for the whole batch was planned as a sequential scan of every lead (the cost grew
+    with the table). Checked on the plan PostgreSQL picks, not on a time."""
+    from crm_leads.leads.repository import MATCHES, MAX_MATCHES_PER_CRITERION
+    from sqlalchemy import text
+
+    leads = await crm.start(definition)
+    async with leads.runtime.sessions() as s:
+        await s.execute(
+            text(
+                "INSERT INTO lead (id, first_name, company, company_key, emails, phone_numbers, phones,"
+                " status, status_changed_at, custom_fields, created_at, updated_at)"
+                " SELECT gen_random_uuid(), 'L' || i, 'Co ' || (i / 4), 'co ' || (i / 4),"
+                " ARRAY['lead' || i || '@example.com'], ARRAY['+98912' || lpad(i::text, 7, '0')], '[]',"
+                " 'new', now(), '{}', now(), now() FROM generate_series(1, 5000) AS i"
+            )
+        )
+        await s.commit()
+        await s.execute(text("ANALYZE lead"))
+        params = {
+            "emails": [f"new{i}@example.com" for i in range(200)],
+            "phones": [f"+98913{i:07d}" for i in range(200)],
+            "companies": [f"co {i}" for i in range(50)],
+            "most": MAX_MATCHES_PER_CRITERION + 1,
+        }
+        for mode in ("force_custom_plan", "force_generic_plan"):
+            await s.execute(text(f"SET plan_cache_mode = {mode}"))
+            plan = "\n".join(r[0] for r in (await s.execute(text("EXPLAIN " + MATCHES.text), params)).all())
+            assert "Seq Scan on lead" not in plan, plan
+            assert (
+                "ix_lead_emails" in plan and "ix_lead_phone_numbers" in plan and "ix_lead_company_key" in plan
+            )
+        found = (await s.execute(MATCHES, params)).all()
+    assert len(found) == 3 + 49 * 4  # only the company values match: 'co 0' holds leads 1-3, the rest 4 each

@@ -44,29 +44,24 @@ MAX_MATCHES_PER_CRITERION = 20
 # `emails && :all_emails` for the whole batch was planned as a sequential scan of `lead` once the batch
 # had ~100 values (estimated 3% of the table: 35-70 ms per batch of 200 on 8,000 leads, growing with
 # the table). The new leads themselves are not in the table yet (a create writes them at its end).
+def _probe(kind: str, values: str, condition: str) -> str:
+    """Leads matching each of the array parameter ``values`` (``q.value``), at most :most per value."""
+    return f"""
+    SELECT m.id, '{kind}' AS kind, q.value
+    FROM unnest(CAST(:{values} AS varchar[])) AS q(value)
+    CROSS JOIN LATERAL (
+      SELECT l.id FROM lead l WHERE {condition} AND l.status <> 'merged' LIMIT :most
+    ) m"""
+
+
 MATCHES = text(
-    """
-    SELECT m.id, 'email' AS kind, q.value
-    FROM unnest(CAST(:emails AS varchar[])) AS q(value)
-    CROSS JOIN LATERAL (
-      SELECT l.id FROM lead l
-      WHERE l.emails @> ARRAY[q.value] AND l.status <> 'merged' LIMIT :most
-    ) m
-    UNION ALL
-    SELECT m.id, 'phone', q.value
-    FROM unnest(CAST(:phones AS varchar[])) AS q(value)
-    CROSS JOIN LATERAL (
-      SELECT l.id FROM lead l
-      WHERE l.phone_numbers @> ARRAY[q.value] AND l.status <> 'merged' LIMIT :most
-    ) m
-    UNION ALL
-    SELECT m.id, 'company', q.value
-    FROM unnest(CAST(:companies AS varchar[])) AS q(value)
-    CROSS JOIN LATERAL (
-      SELECT l.id FROM lead l
-      WHERE l.company_key = q.value AND l.status <> 'merged' LIMIT :most
-    ) m
-    """
+    "\n    UNION ALL".join(
+        [
+            _probe("email", "emails", "l.emails @> ARRAY[q.value]"),
+            _probe("phone", "phones", "l.phone_numbers @> ARRAY[q.value]"),
+            _probe("company", "companies", "l.company_key = q.value"),
+        ]
+    )
 ).bindparams(
     bindparam("emails", type_=ARRAY(String(320))),
     bindparam("phones", type_=ARRAY(String(32))),

@@ -80,12 +80,15 @@ def enqueue_after_commit(session: AsyncSession, app: Celery, name: str, *args: A
     """Send task ``name`` only once the caller's transaction commits (never for rolled-back work).
 
     A broker outage must not fail work that is already committed: the send is logged and the task's
-    periodic sweep (every enqueued task has one) picks the record up later.
+    periodic sweep (every enqueued task has one) picks the record up later. Nobody waits for the
+    result (``ignore_result``): otherwise the Redis result backend subscribes this process to every
+    task's result channel, one subscription per task sent, never released.
     """
 
     def _send() -> None:
         try:
-            app.send_task(name, args=args, kwargs=kwargs, queue=app.conf.task_default_queue)
+            queue = app.conf.task_default_queue
+            app.send_task(name, args=args, kwargs=kwargs, queue=queue, ignore_result=True)
         except Exception as exc:
             log.warning("could not enqueue %s%r (%s); the periodic sweep will retry", name, args, exc)
 
@@ -131,6 +134,6 @@ def _start_flush(loop: asyncio.AbstractEventLoop, app: Celery, name: str, key: t
 
 def _send_now(app: Celery, name: str, ids: list[Any]) -> None:
     try:
-        app.send_task(name, args=(ids,), queue=app.conf.task_default_queue)
+        app.send_task(name, args=(ids,), queue=app.conf.task_default_queue, ignore_result=True)
     except Exception as exc:
         log.warning("could not enqueue %s for %d ids (%s); the sweep will retry", name, len(ids), exc)

@@ -74,7 +74,9 @@ def _async_client(loop: asyncio.AbstractEventLoop) -> aioredis.Redis:
 
 def _send(countdown: float | None = None) -> None:
     try:
-        celery.send_task(DISPATCH_TASK, queue=celery.conf.task_default_queue, countdown=countdown)
+        celery.send_task(  # nobody waits for it: no result-channel subscription per send
+            DISPATCH_TASK, queue=celery.conf.task_default_queue, countdown=countdown, ignore_result=True
+        )
     except Exception as exc:  # committed work must not fail; the beat sweep picks it up
         log.warning("could not enqueue %s (%s); the periodic sweep will retry", DISPATCH_TASK, exc)
 

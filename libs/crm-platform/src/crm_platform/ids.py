@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import time
 import uuid
@@ -22,6 +23,11 @@ def new_id() -> uuid.UUID:
         stamp = _last_stamp + 1
     _last_stamp = stamp
     return uuid.UUID(int=((stamp >> 12) << 80) | _VERSION_7 | ((stamp & 0xFFF) << 64) | secrets.randbits(62))
+
+
+def first_id_at(when: dt.datetime) -> uuid.UUID:
+    """The smallest UUIDv7 of the millisecond ``when``: every id made before it sorts below."""
+    return uuid.UUID(int=(int(when.timestamp() * 1000) << 80) | _VERSION_7)
 
 
 def parse_id(value: str, field: str = "id") -> uuid.UUID:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_platform import observability as obs
 from crm_platform.db import transaction, utcnow
-from crm_platform.ids import new_id
+from crm_platform.ids import first_id_at, new_id
 from crm_platform.repository import OutboxRepository
 from crm_platform.tables import PlatformTables
 
@@ -127,6 +127,9 @@ class OutboxRelay:
         max_backoff: float = 5.0,
         publish_timeout: float = 2.0,
         on_missing_stream: Callable[[], Awaitable[None]] | None = None,
+        retention: dt.timedelta | None = dt.timedelta(days=7),
+        purge_every: float = 60.0,
+        purge_chunk: int = 5000,
     ) -> None:
         self.service = service
         self.sessions = sessions
@@ -137,6 +140,9 @@ class OutboxRelay:
         self.max_backoff = max_backoff
         self.publish_timeout = publish_timeout
         self.on_missing_stream = on_missing_stream
+        self.retention = retention  # published rows older than this are deleted; None keeps them
+        self.purge_every = purge_every
+        self.purge_chunk = purge_chunk
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -193,6 +199,21 @@ class OutboxRelay:
             raise error
         return len(done)
 
+    async def purge_published(self, now: dt.datetime | None = None) -> int:
+        """Delete published rows older than the retention, a chunk per transaction (short locks,
+        small WAL bursts); at most 20 chunks a call, the next call goes on. Returns rows deleted."""
+        if self.retention is None:
+            return 0
+        before = first_id_at((now or utcnow()) - self.retention)
+        deleted = 0
+        for _ in range(20):
+            async with transaction(self.sessions) as session:
+                n = await OutboxRepository(session, self.tables).purge_published(before, self.purge_chunk)
+            deleted += n
+            if n < self.purge_chunk:
+                break
+        return deleted
+
     async def refresh_age_metric(self) -> None:
         async with self.sessions() as session:
             age = await OutboxRepository(session, self.tables).oldest_unpublished_age()
@@ -201,6 +222,7 @@ class OutboxRelay:
     async def run(self) -> None:
         backoff = 0.1
         last_metric = 0.0
+        last_purge = 0.0
         loop = asyncio.get_running_loop()
         while not self._stopping:
             try:
@@ -225,6 +247,16 @@ class OutboxRelay:
                     await self.refresh_age_metric()
                 except Exception as exc:  # metrics must never kill the relay
                     log.debug("outbox age metric failed: %s", exc)
+            if self.retention is not None and now - last_purge > self.purge_every:
+                last_purge = now
+                try:
+                    purged = await self.purge_published()
+                    if purged:
+                        log.info(
+                            "outbox relay: deleted %d published rows older than %s", purged, self.retention
+                        )
+                except Exception as exc:  # housekeeping must never stop publishing
+                    log.warning("outbox purge failed: %s", exc)
             if n < self.batch_size and not self._stopping:
                 self._wake.clear()
                 try:

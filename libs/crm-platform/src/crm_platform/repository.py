@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Text, any_, bindparam, cast, func, insert, select, text, update
+from sqlalchemy import Text, any_, bindparam, cast, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
@@ -74,6 +74,19 @@ class OutboxRepository:
             .where(self.t.c.id == event_id)
             .values(attempts=self.t.c.attempts + 1, last_error=error[:2000])
         )
+
+    async def purge_published(self, before: uuid.UUID, limit: int) -> int:
+        """Delete up to ``limit`` published rows whose id (a UUIDv7, so their creation time) is below
+        ``before``: a range of the primary key, no index of its own needed. Returns how many."""
+        doomed = (
+            select(self.t.c.id)
+            .where(self.t.c.id < before, self.t.c.published_at.is_not(None))
+            .order_by(self.t.c.id)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        result = await self.session.execute(delete(self.t).where(self.t.c.id.in_(doomed)))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def oldest_unpublished_age(self) -> float:
         oldest = await self.session.scalar(  # the first row of the unpublished index, not a scan of all

@@ -4,6 +4,7 @@ and the FastAPI lifespan that starts and stops them in order. Each service only 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -139,6 +140,11 @@ class Runtime:
             self.js,
             batch_size=self.settings.relay_batch_size,
             idle_seconds=self.settings.relay_idle_seconds,
+            retention=(
+                dt.timedelta(hours=self.settings.outbox_retention_hours)
+                if self.settings.outbox_retention_hours
+                else None
+            ),
             on_missing_stream=restore_stream if self.definition.produces_events else None,
         )
         self.consumers = [

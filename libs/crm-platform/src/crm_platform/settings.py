@@ -35,6 +35,8 @@ class ServiceSettings(BaseSettings):
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     relay_batch_size: int = Field(500, ge=1, le=4000)  # <= nats-py's pending async publishes
     relay_idle_seconds: float = 0.05
+    # published outbox rows older than this are deleted by the relay (0 keeps them forever)
+    outbox_retention_hours: float = Field(168.0, ge=0)
     consumer_max_deliver: int = 10
 
     @model_validator(mode="after")

@@ -197,3 +197,47 @@ async def test_ids_of_transactions_committed_close_together_go_out_as_one_task(c
     assert len(sent) == 1
     name, (ids,) = sent[0]
     assert name == "leads.score_leads" and sorted(ids) == ["a", "b", "c", "d", "e"]
+
+
+async def test_relay_deletes_published_rows_past_the_retention_and_keeps_the_rest(crm):
+    """Published outbox rows older than the retention go (a range of the UUIDv7 primary key); rows
+    still waiting to be published stay however old, and so do recent published ones."""
+    import datetime as dt
+    import uuid
+
+    from crm_platform.ids import first_id_at, new_id
+
+    leads = await crm.start(definition)
+    relay = leads.runtime.relay
+    now = dt.datetime.now(dt.UTC)
+
+    def old_id(days: float) -> uuid.UUID:  # an id made `days` ago
+        return uuid.UUID(int=first_id_at(now - dt.timedelta(days=days)).int | 12345)
+
+    rows = {
+        "old published": (old_id(9), now - dt.timedelta(days=9)),
+        "old waiting": (old_id(8), None),
+        "recent published": (old_id(2), now - dt.timedelta(days=2)),
+        "new published": (new_id(), now),
+    }
+    async with transaction(leads.runtime.sessions) as session:
+        await insert_rows(
+            session,
+            tables.outbox,
+            [
+                {"id": i, "subject": name, "event_type": "t", "payload": b"x", "published_at": at}
+                for name, (i, at) in rows.items()
+            ],
+        )
+    relay.purge_chunk = 1  # several chunks, one transaction each
+    assert await relay.purge_published(now=now) <= 1  # (the relay's own minutely run may come first)
+
+    async def subjects() -> set[str]:
+        async with leads.runtime.sessions() as s:
+            return set((await s.scalars(select(tables.outbox.c.subject))).all())
+
+    left = await subjects()
+    assert left >= {"old waiting", "recent published", "new published"} and "old published" not in left
+    relay.retention = None  # S_OUTBOX_RETENTION_HOURS=0: kept forever
+    assert await relay.purge_published(now=now + dt.timedelta(days=30)) == 0
+    assert await subjects() == left

@@ -176,13 +176,13 @@ async def upsert_rows(
 
 @asynccontextmanager
 async def coalesced_inserts(session: AsyncSession) -> AsyncIterator[None]:
-    """Rows given to :func:`insert_rows` and :func:`insert_objects` in the block are written at its
-    end, all tables in ONE statement and one round trip (:func:`write_rows`), in the order given per
-    table. A use case that writes audit, outbox, child and parent rows in several steps pays one
-    statement; the foreign keys between them are checked at the end of that statement, so a child may
-    be collected before its parent. Nothing in the block may read those rows back. Nested blocks
-    leave the writing to the outermost; on an exception nothing is written (the transaction rolls
-    back anyway)."""
+    """Rows given to :func:`insert_rows`, :func:`upsert_rows` and :func:`insert_objects` in the block
+    are written at its end, all tables in ONE statement and one round trip (:func:`write_rows`), in
+    the order given per table. A use case that writes audit, outbox, child and parent rows in several
+    steps pays one statement; the foreign keys between them are checked at the end of that statement,
+    so a child may be collected before its parent. Nothing in the block may read those rows back.
+    Nested blocks leave the writing to the outermost; on an exception nothing is written (the
+    transaction rolls back anyway)."""
     if _COALESCED in session.info:
         yield
         return

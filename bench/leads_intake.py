@@ -84,6 +84,7 @@ KEEP_TABLES = {
     "assignment_rule",
     "assignment_pool_state",
     "custom_field_def",
+    "config_version",
     "lead_source",
 }
 TARGETS = {"rest_single": 0.25, "rest_batch": 0.60, "grpc_batch": 0.60}
@@ -187,11 +188,12 @@ async def drive(
 
 class CpuMeter:
     """CPU used during a window by the service processes (summed over the replicas), the PostgreSQL
-    backends serving the bench database (when PostgreSQL runs on this machine) and the whole machine."""
+    backends serving the bench database (when PostgreSQL runs on this machine), this process (the load
+    generator) and the whole machine."""
 
     def __init__(self, conn: asyncpg.Connection, db_name: str, service_pids: Sequence[int]) -> None:
         self.conn, self.db_name, self.service_pids = conn, db_name, list(service_pids)
-        self.service = self.postgres = self.machine = 0.0
+        self.service = self.postgres = self.client = self.machine = 0.0
 
     async def _backends(self) -> dict[int, float]:
         rows = await self.conn.fetch(
@@ -202,11 +204,13 @@ class CpuMeter:
     async def __aenter__(self) -> CpuMeter:
         self._svc0 = {pid: proc_cpu(pid) for pid in self.service_pids}
         self._pg0 = await self._backends()
+        self._client0 = proc_cpu(os.getpid())
         self._m0 = machine_busy()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         m1 = machine_busy()
+        self.client = proc_cpu(os.getpid()) - self._client0
         pg1 = await self._backends()
         self.service = sum(proc_cpu(pid) - cpu0 for pid, cpu0 in self._svc0.items())
         self.postgres = sum(cpu - self._pg0.get(pid, 0.0) for pid, cpu in pg1.items())
@@ -681,7 +685,8 @@ def report(results: list[Result], args: argparse.Namespace, servers: Servers, to
         print(
             f"{'':12} CPU per lead: service {r.cpu.service * per if r.cpu else 0:.2f} ms, PostgreSQL "
             f"{r.cpu.postgres * per if r.cpu else 0:.2f} ms (raw: PostgreSQL "
-            f"{r.raw_cpu.postgres * raw_per if r.raw_cpu else 0:.2f} ms); machine "
+            f"{r.raw_cpu.postgres * raw_per if r.raw_cpu else 0:.2f} ms), load generator "
+            f"{r.cpu.client * per if r.cpu else 0:.2f} ms; machine "
             f"{r.cpu.machine if r.cpu else 0:.0%} busy; owners {counts} "
             f"({'round-robin exact' if fair else 'NOT EXACT'})"
             + (f"; {r.window.errors} failed calls" if r.window.errors else "")

@@ -95,6 +95,13 @@ def new_object(model: type[M], **values: Any) -> M:
     return obj
 
 
+async def select_copies(session: AsyncSession, model: type[M], stmt: Any) -> list[M]:
+    """The rows of ``stmt`` (a Core ``select`` of ``model``'s table columns) as transient objects of
+    ``model`` that belong to no session: read-only copies a process may keep across transactions
+    (e.g. in :mod:`crm_platform.config_cache`) without expiry or lazy loads; no ORM identity map."""
+    return [new_object(model, **row._mapping) for row in (await session.execute(stmt)).all()]
+
+
 async def insert_objects(session: AsyncSession, objects: Sequence[Any], *, attach: bool = False) -> None:
     """INSERT new mapped objects with one statement, without the ORM unit of work (for bulk writes of
     rows the transaction will not change again). Python-side column defaults are applied as the ORM

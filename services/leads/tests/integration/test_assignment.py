@@ -185,3 +185,36 @@ async def test_rule_validation_errors(crm):
     assert r.status_code == 422
     r = await leads.http.put("/api/v1/reps/r1", json={}, headers=leads.auth("rep", sub="r1"))
     assert r.status_code == 403
+
+
+async def test_config_changed_through_another_replica_applies_to_the_next_intake(crm):
+    """Rules, reps and custom fields are kept per process (crm_platform.config_cache); a change made
+    through another replica must still hold for the very next create here."""
+    from crm_platform.config_cache import config_cache
+
+    a = await crm.start(definition)
+    b = await crm.start(definition, database_url=a.database_url)  # a second replica, same database
+    await _setup(a)
+    admin_a, admin_b = a.auth("admin"), b.auth("admin")
+
+    async def create(i: int):
+        return await a.http.post("/api/v1/leads", json={"company": f"Co {i}"}, headers=admin_a)
+
+    owners = [(await create(i)).json()["owner_id"] for i in range(5)]
+    assert sorted(owners) == REPS
+    loads = config_cache.loads
+    for i in range(5, 10):  # configuration unchanged: answered from the process's copy
+        assert (await create(i)).status_code == 201
+    assert config_cache.loads == loads
+
+    r = await b.http.put("/api/v1/reps/rep-1", json={"active": False, "team": "north"}, headers=admin_b)
+    assert r.status_code == 200, r.text
+    owners = [(await create(i)).json()["owner_id"] for i in range(10, 18)]
+    assert "rep-1" not in owners and Counter(owners) == {r: 2 for r in REPS[1:]}
+    assert config_cache.loads > loads
+
+    field = {"key": "budget", "label": "Budget", "type": "number", "required": True}
+    r = await b.http.put("/api/v1/custom-fields/budget", json=field, headers=admin_b)
+    assert r.status_code == 200, r.text
+    r = await create(18)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "custom_fields.budget"

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from crm_platform.db import insert_rows, upsert_rows
+from crm_platform.db import insert_rows, select_copies, upsert_rows
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,13 +19,18 @@ class AssignmentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def active_rules(self) -> list[AssignmentRule]:
-        stmt = (
-            select(AssignmentRule)
-            .where(AssignmentRule.active.is_(True))
-            .order_by(AssignmentRule.position, AssignmentRule.created_at)
+    async def active_config(self) -> tuple[list[AssignmentRule], dict[str, Rep]]:
+        """The active rules in order and the reps they name, as read-only copies (no session) for the
+        per-process config cache."""
+        rule_t, rep_t = AssignmentRule.__table__, Rep.__table__
+        rules = await select_copies(
+            self.session,
+            AssignmentRule,
+            select(rule_t).where(rule_t.c.active.is_(True)).order_by(rule_t.c.position, rule_t.c.created_at),
         )
-        return list((await self.session.scalars(stmt)).all())
+        ids = sorted({rep_id for rule in rules for rep_id in rule.rep_ids})
+        reps = await select_copies(self.session, Rep, select(rep_t).where(rep_t.c.id.in_(ids))) if ids else []
+        return rules, {rep.id: rep for rep in reps}
 
     async def rules(self) -> list[AssignmentRule]:
         stmt = select(AssignmentRule).order_by(AssignmentRule.position, AssignmentRule.created_at)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crm.leads.v1 import events_pb2
+from crm_platform.config_cache import config_cache
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, ValidationFailed
 from crm_platform.ids import new_id
@@ -64,6 +65,7 @@ class AssignmentService:
         self.followup_minutes = followup_minutes
         # one instance serves one transaction: rules, locked pool states, reps and loads are read once
         self._rules: list[AssignmentRule] | None = None
+        self._rule_reps: dict[str, Rep] = {}  # the reps the active rules name (read-only copies)
         self._pools: dict[uuid.UUID, Any] = {}
         self._reps: dict[uuid.UUID, dict[str, Rep]] = {}
         self._loads: dict[uuid.UUID, dict[str, int]] = {}
@@ -87,8 +89,10 @@ class AssignmentService:
         """Assign new leads in order (one intake or batch): choices in memory, writes in bulk; the
         stored decisions are returned unless ``answer`` is off."""
         now = now or utcnow()
-        if self._rules is None:
-            self._rules = await self.repo.active_rules()
+        if self._rules is None:  # per-process copy, checked against config_version in this transaction
+            self._rules, self._rule_reps = await config_cache.get(
+                self.session, "leads.assignment", self.repo.active_config
+            )
         chosen: list[Choice] = []
         for lead in leads:
             facts = lead_facts(lead)
@@ -105,9 +109,9 @@ class AssignmentService:
 
     async def _choose(self, lead: Lead, rule: AssignmentRule, now: dt.datetime) -> Choice:
         if rule.id not in self._pools:  # locked until the transaction ends: concurrent intakes queue here
-            # the reps are read before the lock: the lock is held until the commit, so the fewer round
-            # trips after it, the sooner the next intake of this pool gets its turn
-            self._reps[rule.id] = {r.id: r for r in await self.repo.reps(rule.rep_ids)}
+            # the reps come with the rules (read before the lock: the lock is held until the commit,
+            # so the fewer round trips after it, the sooner the next intake of this pool gets its turn)
+            self._reps[rule.id] = {r: self._rule_reps[r] for r in rule.rep_ids if r in self._rule_reps}
             self._pools[rule.id] = await self.repo.lock_pool(rule.id)
             needs_loads = rule.strategy == "least_loaded" or any(
                 r.max_open_leads is not None for r in self._reps[rule.id].values()

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from crm_platform.auth import Principal
-from crm_platform.db import insert_objects, insert_rows, utcnow
+from crm_platform.db import insert_objects, insert_rows, select_copies, utcnow
 from crm_platform.ids import new_id
 from sqlalchemy import (
     ColumnElement,
@@ -259,7 +259,9 @@ class LeadRepository:
         return list((await self.session.scalars(stmt)).all())
 
     async def custom_field_defs(self) -> list[CustomFieldDef]:
-        return list((await self.session.scalars(select(CustomFieldDef).order_by(CustomFieldDef.key))).all())
+        """Read-only copies (no session), for the per-process config cache."""
+        table = CustomFieldDef.__table__
+        return await select_copies(self.session, CustomFieldDef, select(table).order_by(table.c.key))
 
     async def upsert_custom_field_def(self, values: dict[str, Any]) -> None:
         stmt = pg_insert(CustomFieldDef).values(**values)

@@ -7,13 +7,13 @@ import base64
 import datetime as dt
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from crm.leads.v1 import events_pb2
 from crm_platform.auth import Principal
-from crm_platform.celery import enqueue_ids_after_commit
+from crm_platform.config_cache import config_cache
 from crm_platform.contact_points import company_key, normalise_email, normalise_phone
 from crm_platform.db import coalesced_inserts, new_object, utcnow
 from crm_platform.errors import Conflict, ValidationFailed
@@ -36,7 +36,6 @@ from crm_leads.leads.models import (
 )
 from crm_leads.leads.repository import LeadRepository
 from crm_leads.leads.schemas import CustomFieldDefIn, LeadCreate, LeadFields, LeadUpdate, PhoneIn
-from crm_leads.worker import celery
 
 if TYPE_CHECKING:
     from crm_platform.runtime import Runtime
@@ -48,9 +47,14 @@ MERGE_FIELDS = tuple(
 )
 
 
-def completeness_score(lead: Lead) -> int:
-    """0..100: share of the key fields that are filled in."""
-    filled = sum(1 for f in SCORED_FIELDS if getattr(lead, f))
+def completeness_score(lead: Lead | Mapping[str, Any]) -> int:
+    """0..100: share of the key fields that are filled in (of a lead, or of its column values). A pure
+    function of the lead's own fields, so it is computed wherever they are written (create, update,
+    merge) and every answer and event carries the current score."""
+    if isinstance(lead, Mapping):
+        filled = sum(1 for f in SCORED_FIELDS if lead.get(f))
+    else:
+        filled = sum(1 for f in SCORED_FIELDS if getattr(lead, f))
     return round(100 * filled / len(SCORED_FIELDS))
 
 
@@ -136,7 +140,9 @@ class LeadService:
 
     async def _custom_defs(self) -> list[CustomFieldDef]:
         if self._defs is None:
-            self._defs = await self.repo.custom_field_defs()
+            self._defs = await config_cache.get(
+                self.session, "leads.custom_field_defs", self.repo.custom_field_defs
+            )
         return self._defs
 
     # --- normalisation -----------------------------------------------------------------------------
@@ -314,6 +320,7 @@ class LeadService:
                     Lead,
                     id=new_id(),
                     **values,
+                    score=completeness_score(values),
                     status="new",
                     status_changed_at=now,
                     intake_channel=channel,
@@ -347,7 +354,6 @@ class LeadService:
             [(events.LEAD_CREATED, events.lead_created(lead), str(lead.id)) for lead in leads],
             producer="leads",
         )
-        enqueue_ids_after_commit(self.session, celery, "leads.score_leads", [str(x.id) for x in leads])
         if assign:
             from crm_leads.activities.service import ActivityService
             from crm_leads.assignment.service import AssignmentService
@@ -455,6 +461,7 @@ class LeadService:
         if not changes:
             return lead
         lead.updated_at = utcnow()
+        lead.score = completeness_score(lead)
         await self.repo.add_audit(lead.id, who.subject, "updated", changes)
         await add_event(
             self.session,
@@ -535,6 +542,7 @@ class LeadService:
         contacts = [t for t in (lead.last_contact_at, other.last_contact_at) if t is not None]
         lead.last_contact_at = max(contacts) if contacts else None
         lead.updated_at = utcnow()
+        lead.score = completeness_score(lead)
         moved = await self.repo.move_activities(other.id, lead.id)
         await self.repo.move_audit(other.id, lead.id)
         await self.repo.move_duplicate_links(other.id, lead.id)

@@ -12,8 +12,9 @@ reader's own transaction:
 - :meth:`ConfigCache.get` reads that version in the caller's transaction (one tiny primary-key read,
   instead of the loader's queries and object loading) and answers from the process's copy while the
   version is the one the copy was loaded at; otherwise it runs the loader in the same transaction and
-  keeps the result. The version is read on every call, not remembered per transaction, so a
-  transaction that changes configuration and then reads it sees its own change.
+  keeps the result. The version read is remembered for the rest of the transaction (several caches,
+  one read) until the session writes anything (a flush, or any statement that is not a plain
+  SELECT): a transaction that changes configuration and then reads it sees its own change.
 
 A copy is labelled with the version read *before* the loader ran, so a change that commits between the
 two reads can only make the copy look older than it is (reloaded once more), never newer. Under READ
@@ -28,14 +29,16 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session
 
 T = TypeVar("T")
 
 # with the database's oid: a database dropped and made again under the same URL (or copied from a
 # template, as the tests do) starts at the same counter but never passes for the old one
+_MEMO = "crm_platform.config_version"  # session.info: (transaction, version) read in it
 _VERSION = text(
     "SELECT (SELECT oid FROM pg_database WHERE datname = current_database()), version FROM config_version"
 )
@@ -77,10 +80,9 @@ class ConfigCache:
     async def get(self, session: AsyncSession, name: str, load: Callable[[], Awaitable[T]]) -> T:
         """The copy called ``name``, or ``await load()`` (in the session's transaction) if the
         configuration changed since it was made."""
-        row = (await session.execute(_VERSION)).one_or_none()
-        if row is None:  # the counter row was deleted (e.g. a table wipe): no copy can be trusted
+        version = await _version(session)
+        if version is None:  # the counter row was deleted (e.g. a table wipe): no copy can be trusted
             return await load()
-        version = (int(row[0]), int(row[1]))
         copies = self._copies.setdefault(session.sync_session.get_bind(), {})  # type: ignore[arg-type]
         copy = copies.get(name)
         if copy is not None and copy[0] == version:
@@ -89,6 +91,36 @@ class ConfigCache:
         self.loads += 1
         copies[name] = (version, value)
         return value
+
+
+async def _version(session: AsyncSession) -> tuple[int, int] | None:
+    info = session.info
+    transaction = session.sync_session.get_transaction()
+    memo = info.get(_MEMO)
+    if memo is not None and transaction is not None and memo[0] is transaction:
+        return memo[1]  # type: ignore[no-any-return]
+    if _MEMO not in info:
+        _forget_on_write(session.sync_session)
+    row = (await session.execute(_VERSION)).one_or_none()
+    version = None if row is None else (int(row[0]), int(row[1]))
+    info[_MEMO] = (session.sync_session.get_transaction(), version)
+    return version
+
+
+def _forget_on_write(session: Session) -> None:
+    """Drop the remembered version once the session writes (it may be writing configuration)."""
+    info = session.info
+
+    def _statement(state: ORMExecuteState) -> None:
+        sql = getattr(state.statement, "text", None)  # text(): a plain SELECT reads, anything else may write
+        if not state.is_select if sql is None else not sql.lstrip()[:6].upper() == "SELECT":
+            info[_MEMO] = None
+
+    def _flush(*_: Any) -> None:
+        info[_MEMO] = None
+
+    event.listen(session, "do_orm_execute", _statement)
+    event.listen(session, "after_flush", _flush)
 
 
 config_cache = ConfigCache()

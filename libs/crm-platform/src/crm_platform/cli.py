@@ -36,6 +36,7 @@ def main(package: str, argv: list[str] | None = None) -> None:
             host=settings.http_host,
             port=settings.http_port,
             log_config=None,
+            access_log=settings.access_log,
             timeout_graceful_shutdown=10,
             limit_concurrency=256,
         )

@@ -93,12 +93,11 @@ class AssignmentService:
             self._rules, self._rule_reps = await config_cache.get(
                 self.session, "leads.assignment", self.repo.active_config
             )
+        rules: list[AssignmentRule] = self._rules or []
         chosen: list[Choice] = []
         for lead in leads:
             facts = lead_facts(lead)
-            rule = next(
-                (r for r in self._rules if r.rep_ids and logic.rule_matches(r.conditions, facts)), None
-            )
+            rule = next((r for r in rules if r.rep_ids and logic.rule_matches(r.conditions, facts)), None)
             if rule is None:
                 chosen.append(
                     Choice(lead, None, "", [], None, "no assignment rule matched; lead waits in the queue")

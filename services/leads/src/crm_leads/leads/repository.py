@@ -40,28 +40,16 @@ MAX_MATCHES_PER_CRITERION = 20
 
 # Earlier leads sharing an e-mail, a phone or a company key with a batch of new ones, at most `most`
 # per value (the caller drops values with more: not discriminating). One prepared statement whatever the
-# batch. Each value is looked up on its own (LATERAL ... LIMIT), so every lookup is an index probe: one
-# `emails && :all_emails` for the whole batch was planned as a sequential scan of `lead` once the batch
-# had ~100 values (estimated 3% of the table: 35-70 ms per batch of 200 on 8,000 leads, growing with
-# the table). The new leads themselves are not in the table yet (a create writes them at its end).
-def _probe(kind: str, values: str, condition: str) -> str:
-    """Leads matching each of the array parameter ``values`` (``q.value``), at most :most per value."""
-    return f"""
-    SELECT m.id, '{kind}' AS kind, q.value
-    FROM unnest(CAST(:{values} AS varchar[])) AS q(value)
-    CROSS JOIN LATERAL (
-      SELECT l.id FROM lead l WHERE {condition} AND l.status <> 'merged' LIMIT :most
-    ) m"""
-
-
+# batch. The query is the function lead_duplicate_candidates (migration 0008): each value is looked up
+# on its own (LATERAL ... LIMIT), with sequential scans off while it is planned, so every lookup is an
+# index probe. One `emails && :all_emails` for a whole batch was planned as a sequential scan once the
+# batch had ~100 values; the per-value form without the function got a generic plan that scanned the
+# table for small batches (no statistics for single e-mails: 0.5% of the table assumed per value, which
+# the LIMIT made look cheap to find by scanning). The new leads are not in the table yet (a create writes
+# them at its end).
 MATCHES = text(
-    "\n    UNION ALL".join(
-        [
-            _probe("email", "emails", "l.emails @> ARRAY[q.value]"),
-            _probe("phone", "phones", "l.phone_numbers @> ARRAY[q.value]"),
-            _probe("company", "companies", "l.company_key = q.value"),
-        ]
-    )
+    "SELECT lead_id, kind, value FROM lead_duplicate_candidates("
+    "CAST(:emails AS varchar[]), CAST(:phones AS varchar[]), CAST(:companies AS varchar[]), :most)"
 ).bindparams(
     bindparam("emails", type_=ARRAY(String(320))),
     bindparam("phones", type_=ARRAY(String(32))),

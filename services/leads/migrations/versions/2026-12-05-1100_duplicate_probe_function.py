@@ -27,9 +27,26 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _lookup(kind: str, values: str, condition: str) -> str:
+    """The leads matching each element ``q.v`` of the array parameter ``values``, at most p_most each."""
+    return f"""
+            SELECT m.id, '{kind}'::text, q.v::text
+            FROM unnest({values}) AS q(v)
+            CROSS JOIN LATERAL (
+              SELECT l.id FROM lead l WHERE {condition} AND l.status <> 'merged' LIMIT p_most
+            ) m"""
+
+
 def upgrade() -> None:
+    lookups = "\n            UNION ALL".join(
+        [
+            _lookup("email", "p_emails", "l.emails @> ARRAY[q.v]"),
+            _lookup("phone", "p_phones", "l.phone_numbers @> ARRAY[q.v]"),
+            _lookup("company", "p_companies", "l.company_key = q.v"),
+        ]
+    )
     op.execute(
-        """
+        f"""
         CREATE FUNCTION lead_duplicate_candidates(
             p_emails varchar[], p_phones varchar[], p_companies varchar[], p_most integer
         ) RETURNS TABLE (lead_id uuid, kind text, value text)
@@ -38,24 +55,7 @@ def upgrade() -> None:
         AS $$
         #variable_conflict use_column
         BEGIN
-          RETURN QUERY
-            SELECT m.id, 'email'::text, q.v::text
-            FROM unnest(p_emails) AS q(v)
-            CROSS JOIN LATERAL (
-              SELECT l.id FROM lead l WHERE l.emails @> ARRAY[q.v] AND l.status <> 'merged' LIMIT p_most
-            ) m
-            UNION ALL
-            SELECT m.id, 'phone'::text, q.v::text
-            FROM unnest(p_phones) AS q(v)
-            CROSS JOIN LATERAL (
-              SELECT l.id FROM lead l WHERE l.phone_numbers @> ARRAY[q.v] AND l.status <> 'merged' LIMIT p_most
-            ) m
-            UNION ALL
-            SELECT m.id, 'company'::text, q.v::text
-            FROM unnest(p_companies) AS q(v)
-            CROSS JOIN LATERAL (
-              SELECT l.id FROM lead l WHERE l.company_key = q.v AND l.status <> 'merged' LIMIT p_most
-            ) m;
+          RETURN QUERY{lookups};
         END
         $$
         """

@@ -163,42 +163,6 @@ async def test_upsert_rows_in_a_block_updates_the_row_and_the_last_state_of_a_ke
     assert [(r.counter, r.weights) for r in rows] == [(7, {"a": 7})]
 
 
-async def test_ids_of_transactions_committed_close_together_go_out_as_one_task(crm, monkeypatch):
-    """enqueue_ids_after_commit: three transactions within the delay -> one task with all their ids
-    (sent off the event loop); a rolled-back transaction's ids are never sent."""
-    import asyncio
-
-    from crm_leads.worker import celery
-    from crm_platform.celery import enqueue_ids_after_commit
-
-    leads = await crm.start(definition)
-    sent: list[tuple[str, tuple]] = []
-    monkeypatch.setattr(celery, "send_task", lambda name, args=(), **kw: sent.append((name, args)))
-
-    async def commit(ids: list[str], fail: bool = False) -> None:
-        async with transaction(leads.runtime.sessions) as session:
-            await session.execute(select(1))
-            enqueue_ids_after_commit(session, celery, "leads.score_leads", ids, delay=0.2)
-            if fail:
-                raise RuntimeError("rolled back")
-
-    await commit(["a", "b"])
-    try:
-        await commit(["lost"], fail=True)
-    except RuntimeError:
-        pass
-    await asyncio.gather(commit(["c"]), commit(["d", "e"]))
-    assert sent == []  # not before the delay
-    for _ in range(100):
-        if sent:
-            break
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.1)
-    assert len(sent) == 1
-    name, (ids,) = sent[0]
-    assert name == "leads.score_leads" and sorted(ids) == ["a", "b", "c", "d", "e"]
-
-
 async def test_relay_deletes_published_rows_past_the_retention_and_keeps_the_rest(crm):
     """Published outbox rows older than the retention go (a range of the UUIDv7 primary key); rows
     still waiting to be published stay however old, and so do recent published ones."""

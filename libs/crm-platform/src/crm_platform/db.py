@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import asyncpg
 import orjson
 from sqlalchemy import DateTime, MetaData, event, func, insert, inspect, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -65,6 +66,17 @@ def create_engine(url: str, pool_size: int = 5, *, pre_ping: bool = False, **kwa
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping, **kwargs
     )
+
+
+async def driver_connect(engine: AsyncEngine, **server_settings: str) -> asyncpg.Connection:
+    """A connection to the engine's database opened by asyncpg itself, outside the pool, for a
+    long-lived task that runs the same few statements all day (the outbox relay): no session, no
+    SQLAlchemy execution path, session-level ``server_settings`` set once at connect."""
+    _, kwargs = engine.dialect.create_connect_args(engine.url)
+    for adapter_only in ("prepared_statement_cache_size", "prepared_statement_name_func", "async_creator_fn"):
+        kwargs.pop(adapter_only, None)
+    kwargs["server_settings"] = {**kwargs.get("server_settings", {}), **server_settings}
+    return await asyncpg.connect(**kwargs)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import asyncpg
 import orjson
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -21,9 +22,9 @@ from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_platform import observability as obs
-from crm_platform.db import transaction, utcnow
+from crm_platform.db import driver_connect, transaction, utcnow
 from crm_platform.ids import first_id_at, new_id
-from crm_platform.repository import OutboxRepository
+from crm_platform.repository import RELAY_SERVER_SETTINGS, OutboxRepository, RelayRepository
 from crm_platform.tables import PlatformTables
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,8 @@ class OutboxRelay:
         self.purge_chunk = purge_chunk
         self._wake = asyncio.Event()
         self._stopping = False
+        self.repo = RelayRepository(tables)
+        self._conn: asyncpg.Connection | None = None
 
     def kick(self) -> None:
         """Wake the relay now (called after a commit that wrote events)."""
@@ -154,14 +157,46 @@ class OutboxRelay:
         self._stopping = True
         self._wake.set()
 
+    async def _connection(self) -> asyncpg.Connection:
+        """The relay's own connection (opened on first use and after a failure): its settings are
+        set once at connect, and its rounds skip the session and ORM machinery."""
+        if self._conn is None or self._conn.is_closed():
+            engine = self.sessions.kw["bind"]
+            self._conn = await driver_connect(
+                engine, application_name=f"crm-{self.service}-relay", **RELAY_SERVER_SETTINGS
+            )
+        return self._conn
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            try:
+                await asyncio.wait_for(conn.close(), timeout=2.0)
+            except Exception:  # closing a broken connection: drop it
+                conn.terminate()
+
     async def run_once(self) -> int:
         """Publish one batch with every PubAck in flight; returns rows published. Rows whose publish
         failed stay unpublished (their error recorded) and the first error is raised after the commit."""
-        async with transaction(self.sessions) as session:
-            repo = OutboxRepository(session, self.tables)
-            rows = await repo.claim_unpublished(self.batch_size)
+        conn = await self._connection()
+        try:
+            done, error = await self._round(conn)
+        except BaseException:
+            # the round's statements failed (database gone, connection lost) or were cancelled: the
+            # transaction rolled back, its rows stay unpublished; a new connection next round
+            conn.terminate()
+            self._conn = None
+            raise
+        obs.OUTBOX_PUBLISHED.labels(self.service).inc(done)
+        if error is not None:
+            raise error
+        return done
+
+    async def _round(self, conn: asyncpg.Connection) -> tuple[int, BaseException | None]:
+        async with conn.transaction():
+            rows = await self.repo.claim_unpublished(conn, self.batch_size)
             if not rows:
-                return 0
+                return 0, None
             pending: list[tuple[uuid.UUID, asyncio.Future[Any]]] = []
             error: BaseException | None = None
             for row in rows:  # sent in stream order on one connection; acks come back asynchronously
@@ -169,12 +204,12 @@ class OutboxRelay:
                     # no wait_stall: a batch never fills nats-py's 4,000 pending slots, and a
                     # timeout there would cost an extra asyncio task per message
                     future = await self.js.publish_async(
-                        row.subject, row.payload, headers=orjson.loads(row.headers)
+                        row["subject"], row["payload"], headers=orjson.loads(row["headers"])
                     )
                 except Exception as exc:  # NATS down: keep this and the following rows for the next round
                     error = exc
                     break
-                pending.append((row.id, future))
+                pending.append((row["id"], future))
             if pending:
                 _, late = await asyncio.wait([f for _, f in pending], timeout=self.publish_timeout)
                 for future in late:
@@ -189,15 +224,12 @@ class OutboxRelay:
                 else:
                     done.append(row_id)
             for row_id, reason in failed.items():
-                await repo.record_failure(row_id, reason)
+                await self.repo.record_failure(conn, row_id, reason)
             if failed and error is None:
                 error = RuntimeError(next(iter(failed.values())))
             if done:
-                await repo.mark_published(done, utcnow())
-        obs.OUTBOX_PUBLISHED.labels(self.service).inc(len(done))
-        if error is not None:
-            raise error
-        return len(done)
+                await self.repo.mark_published(conn, done, utcnow())
+        return len(done), error
 
     async def purge_published(self, now: dt.datetime | None = None) -> int:
         """Delete published rows older than the retention, a chunk per transaction (short locks,
@@ -220,6 +252,12 @@ class OutboxRelay:
         obs.OUTBOX_OLDEST_AGE.labels(self.service).set(age)
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            await self.close()
+
+    async def _run(self) -> None:
         backoff = 0.1
         last_metric = 0.0
         last_purge = 0.0

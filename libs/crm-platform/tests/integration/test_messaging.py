@@ -16,7 +16,7 @@ from crm_platform.errors import PermanentEventError
 from crm_platform.inbox import Consumer, Subscription
 from crm_platform.repository import InboxRepository
 from crm_platform.testing.harness import eventually
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 SUBJECT = "crm.leads.lead.created"
 
@@ -65,6 +65,54 @@ async def test_outbox_event_survives_a_nats_outage(crm, tmp_path: Path):
             await nc.close()
     finally:
         server.stop()
+
+
+async def test_relay_reconnects_after_its_database_connection_is_killed(crm):
+    """The relay runs on its own connection; when the database drops it (restart, failover, an
+    admin's pg_terminate_backend), the next round opens a new one and every event is still published
+    exactly once."""
+    leads = await crm.start(definition)
+
+    async def relay_backends() -> list[int]:
+        async with leads.runtime.sessions() as s:
+            rows = await s.execute(
+                text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND application_name = 'crm-leads-relay'"
+                )
+            )
+            return list(rows.scalars())
+
+    async def all_published():
+        rows = await _outbox_rows(leads)
+        return bool(rows) and all(row.published_at is not None for row in rows)
+
+    async def in_stream() -> int:
+        return (await leads.runtime.js.stream_info("CRM_LEADS")).state.messages
+
+    r = await leads.http.post("/api/v1/leads", json={"company": "Before"}, headers=leads.auth())
+    assert r.status_code == 201
+    await eventually(all_published)
+    rows_before, stream_before = len(await _outbox_rows(leads)), await in_stream()
+    backends = await relay_backends()
+    assert len(backends) == 1, backends
+    async with leads.runtime.sessions() as s:
+        assert (await s.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backends[0]})).scalar()
+    await eventually(lambda: _no_backend(relay_backends, backends[0]))
+
+    for company in ("After 1", "After 2"):
+        r = await leads.http.post("/api/v1/leads", json={"company": company}, headers=leads.auth())
+        assert r.status_code == 201
+    await eventually(all_published, timeout=20)
+    new_rows = len(await _outbox_rows(leads)) - rows_before
+    assert new_rows >= 2
+    assert await in_stream() - stream_before == new_rows, "each new event is in the stream exactly once"
+    reconnected = await relay_backends()
+    assert len(reconnected) == 1 and reconnected[0] != backends[0]
+
+
+async def _no_backend(relay_backends, pid: int) -> bool:
+    return pid not in await relay_backends()
 
 
 def _event(lead_id: str) -> bytes:

@@ -29,17 +29,19 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
+
+from crm_platform.db import ON_DRIVER_WRITE, driver_fetch
 
 T = TypeVar("T")
 
 # with the database's oid: a database dropped and made again under the same URL (or copied from a
 # template, as the tests do) starts at the same counter but never passes for the old one
 _MEMO = "crm_platform.config_version"  # session.info: (transaction, version) read in it
-_VERSION = text(
+_VERSION = (
     "SELECT (SELECT oid FROM pg_database WHERE datname = current_database()), version FROM config_version"
 )
 
@@ -101,8 +103,8 @@ async def _version(session: AsyncSession) -> tuple[int, int] | None:
         return memo[1]  # type: ignore[no-any-return]
     if _MEMO not in info:
         _forget_on_write(session.sync_session)
-    row = (await session.execute(_VERSION)).one_or_none()
-    version = None if row is None else (int(row[0]), int(row[1]))
+    rows = await driver_fetch(session, _VERSION)
+    version = (int(rows[0][0]), int(rows[0][1])) if rows else None
     info[_MEMO] = (session.sync_session.get_transaction(), version)
     return version
 
@@ -121,6 +123,7 @@ def _forget_on_write(session: Session) -> None:
 
     event.listen(session, "do_orm_execute", _statement)
     event.listen(session, "after_flush", _flush)
+    info.setdefault(ON_DRIVER_WRITE, []).append(_flush)
 
 
 config_cache = ConfigCache()

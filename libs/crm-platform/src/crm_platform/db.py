@@ -16,9 +16,17 @@ from typing import Any, TypeVar
 
 import asyncpg
 import orjson
-from sqlalchemy import DateTime, MetaData, event, func, insert, inspect, text
+from sqlalchemy import DateTime, MetaData, event, func, insert, inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import Mapped, configure_mappers, make_transient_to_detached, mapped_column
 from sqlalchemy.types import Uuid
 
@@ -105,6 +113,73 @@ def new_object(model: type[M], **values: Any) -> M:
     obj: M = model._sa_class_manager.new_instance()  # type: ignore[attr-defined]
     obj.__dict__.update(values)
     return obj
+
+
+# session.info: (SessionTransaction, AsyncConnection, DB-API adapter) the driver_* calls run on
+_DRIVER = "crm_platform.driver"
+# session.info: callables run before a driver_execute (it may write), e.g. to forget a cached read
+ON_DRIVER_WRITE = "crm_platform.on_driver_write"
+# told (engine, SQL) of each driver_* statement, as SQLAlchemy's before_cursor_execute is of its own
+# (crm_platform.testing.harness.sql_log); empty outside tests
+DRIVER_STATEMENT_OBSERVERS: list[Callable[[Engine, str], None]] = []
+
+
+async def _driver(session: AsyncSession) -> tuple[AsyncConnection, Any]:
+    """The session's connection and SQLAlchemy's asyncpg adapter of it, with the transaction begun."""
+    memo = session.info.get(_DRIVER)
+    transaction = session.sync_session.get_transaction()
+    if memo is not None and transaction is not None and memo[0] is transaction:
+        conn, adapted = memo[1], memo[2]
+    else:
+        conn = await session.connection()  # begins the session's transaction on SQLAlchemy's side
+        adapted = (await conn.get_raw_connection()).dbapi_connection
+        session.info[_DRIVER] = (session.sync_session.get_transaction(), conn, adapted)
+    if adapted._transaction is None:  # the adapter sends BEGIN with the first statement: send it now
+        async with adapted._execute_mutex:
+            if adapted._transaction is None:
+                await adapted._start_transaction()
+    return conn, adapted
+
+
+async def _database_error(
+    conn: AsyncConnection, adapted: Any, sql: str, args: Any, exc: Exception
+) -> Exception:
+    """The exception SQLAlchemy would raise for ``exc`` from the same statement (IntegrityError,
+    DBAPIError with connection_invalidated, ...), so the edges map it as they map any other."""
+    try:
+        adapted._handle_exception(exc)  # raises the DB-API error the adapter makes of an asyncpg one
+    except Exception as dbapi_error:
+        exc = dbapi_error
+    dialect = conn.dialect
+    gone = dialect.is_disconnect(exc, adapted, None)  # type: ignore[arg-type]
+    if gone:
+        await conn.invalidate()
+    return DBAPIError.instance(
+        sql, args, exc, dialect.loaded_dbapi.Error, connection_invalidated=gone, dialect=dialect
+    )
+
+
+async def driver_fetch(session: AsyncSession, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """Rows of ``sql`` (asyncpg's $n parameters) in the session's transaction, run by asyncpg itself
+    with its statement cache: for the few statements of a hot path, where SQLAlchemy's execution
+    path costs ~4x the client CPU of the statement (bench/README.md, round 6). A plain read: use
+    :func:`driver_execute` for anything that writes. Errors are SQLAlchemy's, as from
+    ``session.execute``. json/jsonb values come back as text."""
+    conn, adapted = await _driver(session)
+    for observe in DRIVER_STATEMENT_OBSERVERS:
+        observe(conn.sync_engine, sql)
+    try:
+        return list(await adapted._connection.fetch(sql, *args))
+    except Exception as exc:
+        raise await _database_error(conn, adapted, sql, args, exc) from exc
+
+
+async def driver_execute(session: AsyncSession, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """:func:`driver_fetch` for a statement that may write (its RETURNING rows, if any): what
+    remembers reads of the transaction (e.g. :mod:`crm_platform.config_cache`) is told first."""
+    for forget in session.info.get(ON_DRIVER_WRITE, ()):
+        forget()
+    return await driver_fetch(session, sql, *args)
 
 
 async def select_copies(session: AsyncSession, model: type[M], stmt: Any) -> list[M]:
@@ -240,7 +315,7 @@ async def write_rows(session: AsyncSession, pending: Pending) -> None:
     jsonb, numeric, bytea from their JSON/text forms) and applies the server defaults of the columns
     no row gives; a row's order in its table is kept (sequences too)."""
     parts: list[str] = []
-    params: dict[str, str] = {}
+    params: list[str] = []
     for (table, key), rows in pending.items():
         if key:  # one statement may not update a row twice: the last state of each key wins
             rows = list({tuple(row[k] for k in key): row for row in rows}.values())
@@ -258,14 +333,13 @@ async def write_rows(session: AsyncSession, pending: Pending) -> None:
                 sets = ", ".join(f"{_quote(n)} = EXCLUDED.{_quote(n)}" for n in names if n not in key)
                 target = ", ".join(_quote(table.c[k].name) for k in key)
                 conflict = f" ON CONFLICT ({target}) DO " + (f"UPDATE SET {sets}" if sets else "NOTHING")
-            param = f"rows{len(params)}"
-            params[param] = orjson.dumps(group, default=_json_value).decode()
+            params.append(orjson.dumps(group, default=_json_value).decode())
             parts.append(
                 f"w{len(parts)} AS (INSERT INTO {name} ({cols}) SELECT {cols} "
-                f"FROM jsonb_populate_recordset(NULL::{name}, CAST(:{param} AS jsonb)){conflict})"
+                f"FROM jsonb_populate_recordset(NULL::{name}, ${len(params)}::jsonb){conflict})"
             )
     if parts:
-        await session.execute(text(f"WITH {', '.join(parts)} SELECT 1"), params)
+        await driver_execute(session, f"WITH {', '.join(parts)} SELECT 1", *params)
 
 
 _AFTER_COMMIT = "crm_platform.after_commit"

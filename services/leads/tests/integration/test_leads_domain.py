@@ -267,6 +267,7 @@ async def test_duplicate_probe_reads_indexes_not_the_whole_table(crm):
     statistics for single e-mails, an unknown LIMIT: a scan looked cheap). Checked on the scans
     PostgreSQL counts for the transaction, not on a time."""
     from crm_leads.leads.repository import MATCHES, MAX_MATCHES_PER_CRITERION
+    from crm_platform.db import driver_fetch
     from sqlalchemy import text
 
     leads = await crm.start(definition)
@@ -284,22 +285,22 @@ async def test_duplicate_probe_reads_indexes_not_the_whole_table(crm):
         await s.execute(text("ANALYZE lead"))
         await s.commit()
     most = MAX_MATCHES_PER_CRITERION + 1
-    batch = {
-        "emails": [f"new{i}@example.com" for i in range(200)],
-        "phones": [f"+98913{i:07d}" for i in range(200)],
-        "companies": [f"co {i}" for i in range(50)],
-        "most": most,
-    }
-    single = {"emails": ["new@example.com"], "phones": ["+989130000001"], "companies": ["co 7"], "most": most}
+    batch = (  # e-mails, phones, company keys, most matches per value
+        [f"new{i}@example.com" for i in range(200)],
+        [f"+98913{i:07d}" for i in range(200)],
+        [f"co {i}" for i in range(50)],
+        most,
+    )
+    single = (["new@example.com"], ["+989130000001"], ["co 7"], most)
     scans = text("SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables WHERE relname = 'lead'")
     for params in (batch, single):
         for mode in ("force_custom_plan", "force_generic_plan"):
             async with leads.runtime.sessions() as s:  # one transaction: its own scan counts
                 await s.execute(text(f"SET LOCAL plan_cache_mode = {mode}"))
                 for _ in range(7):
-                    found = (await s.execute(MATCHES, params)).all()
+                    found = await driver_fetch(s, MATCHES, *params)
                 seq, idx = (await s.execute(scans)).one()
-                assert seq == 0 and idx > 0, f"{mode}, {len(params['emails'])} e-mails: {seq} scans of lead"
+                assert seq == 0 and idx > 0, f"{mode}, {len(params[0])} e-mails: {seq} scans of lead"
                 await s.rollback()
             if params is batch:  # only the company values match: 'co 0' holds leads 1-3, the rest 4 each
                 assert len(found) == 3 + 49 * 4

@@ -7,8 +7,8 @@ import asyncio
 import importlib
 import itertools
 import os
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -18,8 +18,12 @@ import grpc
 import httpx
 import nats
 from fastapi import FastAPI
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_platform.auth import issue_token
+from crm_platform.db import DRIVER_STATEMENT_OBSERVERS
 from crm_platform.migrations import upgrade
 from crm_platform.runtime import Runtime, ServiceDefinition, build_app
 from crm_platform.settings import ServiceSettings
@@ -237,3 +241,32 @@ async def serve_http(app: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await serving
+
+
+@contextmanager
+def sql_log(engine: AsyncEngine, containing: str = "") -> Iterator[list[str]]:
+    """The statements run through ``engine`` while the block runs, in order (those whose text holds
+    ``containing``, compared without case and double quotes): those SQLAlchemy executes and those the
+    hot paths run through asyncpg itself (:func:`crm_platform.db.driver_fetch`)."""
+    seen: list[str] = []
+    wanted = containing.upper()
+    sync_engine = engine.sync_engine
+
+    def keep(statement: str) -> None:
+        if wanted in statement.upper().replace('"', ""):
+            seen.append(statement)
+
+    def sqlalchemy_statement(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        keep(statement)
+
+    def driver_statement(on: Engine, statement: str) -> None:
+        if on is sync_engine:
+            keep(statement)
+
+    event.listen(sync_engine, "before_cursor_execute", sqlalchemy_statement)
+    DRIVER_STATEMENT_OBSERVERS.append(driver_statement)
+    try:
+        yield seen
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", sqlalchemy_statement)
+        DRIVER_STATEMENT_OBSERVERS.remove(driver_statement)

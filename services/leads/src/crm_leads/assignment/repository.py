@@ -6,13 +6,19 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from crm_platform.db import insert_rows, select_copies, upsert_rows
+import orjson
+from crm_platform.db import driver_execute, insert_rows, new_object, select_copies, upsert_rows
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_leads.assignment.models import AssignmentDecision, AssignmentRule, PoolState, Rep
 from crm_leads.leads.models import OPEN_STATUSES, Lead
+
+LOCK_POOL = (
+    "INSERT INTO assignment_pool_state (rule_id, counter, weights) VALUES ($1, 0, '{}')"
+    " ON CONFLICT (rule_id) DO UPDATE SET rule_id = EXCLUDED.rule_id"
+    " RETURNING counter, weights::text AS weights"
+)
 
 
 class AssignmentRepository:
@@ -62,19 +68,12 @@ class AssignmentRepository:
         return list((await self.session.scalars(stmt)).all())
 
     async def lock_pool(self, rule_id: uuid.UUID) -> PoolState:
-        """Create the state row if missing and lock it until the transaction ends, in one statement."""
-        stmt = (
-            pg_insert(PoolState)
-            .values(rule_id=rule_id, counter=0, weights={})
-            .on_conflict_do_update(index_elements=[PoolState.rule_id], set_={"rule_id": rule_id})
-            .returning(PoolState)
-        )
-        result = await self.session.execute(
-            select(PoolState).from_statement(stmt), execution_options={"populate_existing": True}
-        )
-        state = result.scalars().one()
-        self.session.expunge(state)  # written back by save_pools, with the transaction's other rows
-        return state
+        """Create the state row if missing and lock it until the transaction ends, in one statement
+        (run through asyncpg itself: one of the create's few statements). The state is a plain
+        copy, written back by save_pools with the transaction's other rows."""
+        (row,) = await driver_execute(self.session, LOCK_POOL, rule_id)
+        weights = orjson.loads(row["weights"])
+        return new_object(PoolState, rule_id=rule_id, counter=row["counter"], weights=weights)
 
     async def save_pools(self, states: Sequence[PoolState]) -> None:
         """Write back locked pool states (collected into the create's one statement, see

@@ -8,23 +8,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from crm_platform.auth import Principal
-from crm_platform.db import insert_objects, insert_rows, select_copies, utcnow
+from crm_platform.db import driver_fetch, insert_objects, insert_rows, select_copies, utcnow
 from crm_platform.ids import new_id
 from sqlalchemy import (
     ColumnElement,
-    Integer,
-    String,
     Table,
     and_,
-    bindparam,
     delete,
     func,
     or_,
     select,
-    text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,14 +42,11 @@ MAX_MATCHES_PER_CRITERION = 20
 # table for small batches (no statistics for single e-mails: 0.5% of the table assumed per value, which
 # the LIMIT made look cheap to find by scanning). The new leads are not in the table yet (a create writes
 # them at its end).
-MATCHES = text(
+# the probe per value is a function planned with sequential scans off (migration 0008); run through
+# asyncpg itself: it is one of the create's few statements (crm_platform.db.driver_fetch)
+MATCHES = (
     "SELECT lead_id, kind, value FROM lead_duplicate_candidates("
-    "CAST(:emails AS varchar[]), CAST(:phones AS varchar[]), CAST(:companies AS varchar[]), :most)"
-).bindparams(
-    bindparam("emails", type_=ARRAY(String(320))),
-    bindparam("phones", type_=ARRAY(String(32))),
-    bindparam("companies", type_=ARRAY(String(300))),
-    bindparam("most", type_=Integer),
+    "$1::varchar[], $2::varchar[], $3::varchar[], $4::integer)"
 )
 
 
@@ -129,14 +121,16 @@ class LeadRepository:
 
         A criterion value shared by more than MAX_MATCHES_PER_CRITERION leads is not discriminating
         and is ignored (a generic company name, a switchboard number)."""
-        params = {
-            "emails": sorted({e for x in leads for e in x.emails}),
-            "phones": sorted({p for x in leads for p in x.phone_numbers}),
-            "companies": sorted({x.company_key for x in leads if x.company_key}),
-            "most": MAX_MATCHES_PER_CRITERION + 1,
-        }
+        found_rows = await driver_fetch(
+            self.session,
+            MATCHES,
+            sorted({e for x in leads for e in x.emails}),
+            sorted({p for x in leads for p in x.phone_numbers}),
+            sorted({x.company_key for x in leads if x.company_key}),
+            MAX_MATCHES_PER_CRITERION + 1,
+        )
         owners: dict[tuple[str, Any], list[uuid.UUID]] = {}
-        for lead_id, kind, value in (await self.session.execute(MATCHES, params)).all():
+        for lead_id, kind, value in found_rows:
             owners.setdefault((kind, value), []).append(lead_id)
         result: dict[uuid.UUID, dict[uuid.UUID, set[str]]] = {}
         for lead in leads:

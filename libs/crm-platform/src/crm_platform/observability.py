@@ -93,8 +93,17 @@ def configure_tracing(service: str, exporter: str = "none") -> None:
     _tracer_configured = True
 
 
+_tracer: tuple[object, trace.Tracer] | None = None
+
+
 def tracer() -> trace.Tracer:
-    return trace.get_tracer("crm")
+    """The process's tracer, made once per tracer provider (``get_tracer`` builds a new tracer and
+    its instrumentation scope on every call: ~2% of a REST create's CPU when called per request)."""
+    global _tracer
+    provider = trace.get_tracer_provider()
+    if _tracer is None or _tracer[0] is not provider:
+        _tracer = (provider, trace.get_tracer("crm"))
+    return _tracer[1]
 
 
 def current_traceparent() -> str:

@@ -47,32 +47,46 @@ def build_headers(event_id: uuid.UUID, event_type: str, occurred_at: dt.datetime
     return headers
 
 
+_TRACES = "crm_platform.event_traces"  # session.info: aggregate id -> traceparent of its events
+
+
+def trace_events_of(session: AsyncSession, traces: dict[str, str]) -> None:
+    """Events of these aggregates written later in the session's transaction continue these traces
+    (aggregate id -> W3C traceparent) instead of the writer's own: for a transaction shared by the
+    requests of different callers (crm_platform.batching), each lead's events belong to the request
+    that made it."""
+    session.info.setdefault(_TRACES, {}).update({k: v for k, v in traces.items() if v})
+
+
 class _Stamper:
     """Fills events' metadata envelopes and makes their outbox rows. The events of one call share
-    the time and the trace context (one business transaction), so those are taken once."""
+    the time and the trace context (one business transaction), so those are taken once; an aggregate
+    named in :func:`trace_events_of` keeps its own trace."""
 
-    def __init__(self, producer: str) -> None:
+    def __init__(self, producer: str, traces: dict[str, str] | None = None) -> None:
         self.producer = producer
         self.occurred_at = utcnow()
         self.timestamp = Timestamp()
         self.timestamp.FromDatetime(self.occurred_at)
         self.at_text = self.occurred_at.isoformat()
         self.traceparent = obs.current_traceparent() or ""
+        self.traces = traces or {}
 
     def row(self, subject: str, message: Message, aggregate_id: str) -> dict[str, Any]:
         event_id = new_id()
         event_type = message.DESCRIPTOR.full_name
         id_text = str(event_id)
+        traceparent = self.traces.get(aggregate_id, self.traceparent)
         headers = {HEADER_MSG_ID: id_text, HEADER_EVENT_TYPE: event_type, HEADER_OCCURRED_AT: self.at_text}
-        if self.traceparent:
-            headers[HEADER_TRACEPARENT] = self.traceparent
+        if traceparent:
+            headers[HEADER_TRACEPARENT] = traceparent
         if "metadata" in message.DESCRIPTOR.fields_by_name:
             meta: Any = message.metadata  # type: ignore[attr-defined]
             meta.event_id = id_text
             meta.event_type = event_type
             meta.occurred_at.CopyFrom(self.timestamp)
             meta.producer = self.producer
-            meta.traceparent = self.traceparent
+            meta.traceparent = traceparent
             meta.aggregate_id = aggregate_id
         return {
             "id": event_id,
@@ -107,7 +121,7 @@ async def add_events(
     """Write many events (subject, message, aggregate id) in one INSERT, in order; never publishes."""
     if not events:
         return []
-    stamper = _Stamper(producer)
+    stamper = _Stamper(producer, session.info.get(_TRACES))
     rows = [stamper.row(subject, message, aggregate_id) for subject, message, aggregate_id in events]
     await OutboxRepository(session, tables).insert_many(rows)
     return [r["id"] for r in rows]

@@ -4,6 +4,7 @@ The leads service's database is the host schema (it carries the platform tables)
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -113,6 +114,35 @@ async def test_relay_reconnects_after_its_database_connection_is_killed(crm):
 
 async def _no_backend(relay_backends, pid: int) -> bool:
     return pid not in await relay_backends()
+
+
+async def test_events_carry_the_callers_trace(crm):
+    """Creates under callers' W3C traceparents write events that continue each caller's trace (in
+    the message headers and in the event's metadata), also when concurrent creates share one
+    transaction (group commit): no event is filed under another request's trace."""
+    leads = await crm.start(definition)
+    traces = {f"Co {i}": f"{i + 1:032x}" for i in range(8)}
+
+    async def create(company: str, trace_id: str) -> None:
+        headers = {**leads.auth(), "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+        r = await leads.http.post("/api/v1/leads", json={"company": company}, headers=headers)
+        assert r.status_code == 201
+
+    batches = leads.runtime.group_commits
+    await asyncio.gather(*(create(company, trace_id) for company, trace_id in traces.items()))
+    committer = batches["create-lead"]
+    assert committer.batches < committer.items, "some creates shared a transaction"
+    created = [r for r in await _outbox_rows(leads) if r.subject == SUBJECT]
+    assert len(created) == len(traces)
+    spans = set()
+    for row in created:
+        event = events_pb2.LeadCreated.FromString(row.payload)
+        _, trace_id, span_id, _ = row.headers["traceparent"].split("-")
+        assert trace_id == traces[event.lead.company], event.lead.company
+        assert span_id != "00f067aa0ba902b7"  # the service's own span, a child of the caller's
+        spans.add(span_id)
+        assert event.metadata.traceparent == row.headers["traceparent"]
+    assert len(spans) == len(traces)  # a span per request
 
 
 def _event(lead_id: str) -> bytes:

@@ -12,13 +12,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from crm.leads.v1 import events_pb2
+from crm_platform import observability as obs
 from crm_platform.auth import Principal
 from crm_platform.config_cache import config_cache
 from crm_platform.contact_points import company_key, normalise_email, normalise_phone
 from crm_platform.db import coalesced_inserts, new_object, utcnow
 from crm_platform.errors import Conflict, ValidationFailed
 from crm_platform.ids import new_id
-from crm_platform.outbox import add_event, add_events
+from crm_platform.outbox import add_event, add_events, trace_events_of
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_leads.db import tables
@@ -219,15 +220,19 @@ class LeadService:
         quiet and sharing one with the single creates in flight at the same moment under load
         (crm_platform.batching): same checks, events, assignment and answer as :meth:`create`."""
 
-        async def run(key: Principal, items: Sequence[LeadCreate]) -> list[Lead | ValidationFailed]:
+        async def run(
+            key: Principal, items: Sequence[tuple[LeadCreate, str]]
+        ) -> list[Lead | ValidationFailed]:
             async with runtime.unit_of_work() as session:
-                return await LeadService.of(session, runtime.settings).create_each(items, key)
+                service = LeadService.of(session, runtime.settings)
+                return await service.create_each([data for data, _ in items], key, [t for _, t in items])
 
         # one batch at a time per process: under load the next batch is as large as the requests that
         # arrived meanwhile; with two in flight each batch was half as large, for the same CPU per batch
         # (bench/README.md, round 5)
         committer = runtime.group_commit("create-lead", run, concurrency=1)
-        lead: Lead = await committer.submit(who, data)
+        # the batch runs in another task: each request's trace goes with its item (its lead's events)
+        lead: Lead = await committer.submit(who, (data, obs.current_traceparent()))
         return lead
 
     async def create_many(
@@ -259,12 +264,18 @@ class LeadService:
         )
 
     async def create_each(
-        self, items: Sequence[LeadCreate], who: Principal, **kw: Any
+        self, items: Sequence[LeadCreate], who: Principal, traces: Sequence[str] = (), **kw: Any
     ) -> list[Lead | ValidationFailed]:
         """Store the valid ones of independent single creates in one transaction (group commit); an
-        invalid item gets its own ValidationFailed (field names without a batch prefix)."""
+        invalid item gets its own ValidationFailed (field names without a batch prefix). ``traces``:
+        each item's caller's traceparent, which its lead's events continue."""
         built, item_errors = await self._prepare(items, kw.pop("default_region", None), prefixed=False)
         valid = [values for values, errors in zip(built, item_errors, strict=True) if not errors]
+        if traces:
+            for values, errors, trace in zip(built, item_errors, traces, strict=True):
+                if not errors:
+                    values["id"] = new_id()
+                    trace_events_of(self.session, {str(values["id"]): trace})
         stored = iter(await self._store(valid, who, **kw))
         return [ValidationFailed(e) if e else next(stored) for e in item_errors]
 
@@ -321,7 +332,7 @@ class LeadService:
             leads.append(
                 new_object(
                     Lead,
-                    id=new_id(),
+                    id=values.pop("id", None) or new_id(),  # given when its trace was noted first
                     **values,
                     score=completeness_score(values),
                     status="new",
